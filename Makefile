@@ -1,0 +1,43 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+VENV     := .venv
+PY       := $(VENV)/bin/python
+PIP      := $(VENV)/bin/pip
+HOST     ?= 127.0.0.1
+PORT     ?= 8000
+
+.PHONY: run test bench system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[bench]'
+	touch $@
+
+## make run: venv + install + migrate + load the demo bank (idempotent) + serve on http://$(HOST):$(PORT)
+run: $(VENV)/.installed
+	$(VENV)/bin/certamen init
+	$(VENV)/bin/certamen serve --host $(HOST) --port $(PORT)
+
+## make test: install what the tests need (Python extras, Debian packages) and run the whole suite
+test: $(VENV)/.installed-dev system-deps
+	$(VENV)/bin/pytest
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+## make bench: the benchmarks, each printing ratios against a reference measured in the same run
+bench: $(VENV)/.installed-bench
+	$(PY) bench/cat_step.py
+	$(PY) bench/calibration.py
+	$(PY) bench/certs.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,94 @@
+"""The Flask app factory: one blueprint per user group, thin views over the services."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from item_bank.db import make_engine, make_session_factory
+from item_bank.delivery import DeliveryError
+
+
+def _secret_key(instance_path: Path) -> str:
+    """From the environment, else a random key kept in the instance folder (never in the repo)."""
+    key = os.environ.get("CERTAMEN_SECRET_KEY")
+    if key:
+        return key
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(os.environ.get("CERTAMEN_INSTANCE", "instance")).resolve()))
+    app.config.update(
+        DATABASE_URL=os.environ.get("DATABASE_URL"),
+        MAX_CONTENT_LENGTH=int(os.environ.get("CERTAMEN_MAX_UPLOAD", 2 * 1024 * 1024)),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("CERTAMEN_SECURE_COOKIES", "0") == "1",
+        PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 30,
+        JSON_SORT_KEYS=False,
+    )
+    if config:
+        app.config.update(config)
+    app.secret_key = app.config.get("SECRET_KEY") or _secret_key(Path(app.instance_path))
+
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_engine"] = engine
+    app.extensions["db_factory"] = make_session_factory(engine)
+
+    from api import admin, hr, learner, learner_api, psychometrics, openapi
+
+    app.register_blueprint(learner.bp)
+    app.register_blueprint(learner_api.bp)
+    app.register_blueprint(hr.bp)
+    app.register_blueprint(psychometrics.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(openapi.bp)
+
+    _register_error_handlers(app)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        )
+        return response
+
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.is_json
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from flask import render_template
+
+    @app.errorhandler(DeliveryError)
+    def _delivery_error(exc: DeliveryError):
+        if _wants_json():
+            return jsonify(error=exc.message), exc.status
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 413:
+            message = f"request too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"
+        if _wants_json():
+            return jsonify(error=message), exc.code
+        return render_template("error.html", status=exc.code, message=message), exc.code

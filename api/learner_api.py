@@ -1,0 +1,89 @@
+"""The learner JSON API for integrators: the same exam flow as the web pages."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request, url_for
+from sqlalchemy import select
+
+from api.services import session_factory, unit_of_work
+from item_bank import delivery
+from item_bank.models import Exam, Response
+
+bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        abort(415, description="send a JSON body with 'Content-Type: application/json'")
+    body = request.get_json(silent=True)
+    if body is None:
+        abort(400, description="the request body is not valid JSON")
+    if not isinstance(body, dict):
+        abort(400, description="the request body must be a JSON object")
+    return body
+
+
+def _session_view(db, session_id: str) -> dict[str, Any]:
+    row = delivery.get_session(db, session_id)
+    item = delivery.current_item(db, session_id)
+    answered = db.execute(select(Response.id).where(Response.session_id == row.id)).all()
+    view: dict[str, Any] = {
+        "session_id": row.id,
+        "exam_id": row.exam_id,
+        "state": row.state,
+        "answered": len(answered),
+        "item": item.as_dict() if item else None,
+    }
+    if row.state == "completed":
+        view["result_url"] = url_for("learner_api.result", session_id=row.id)
+    return view
+
+
+@bp.get("/exams")
+def exams():
+    with unit_of_work() as db:
+        rows = db.execute(select(Exam).where(Exam.is_active.is_(True)).order_by(Exam.id)).scalars().all()
+        return jsonify(exams=[{"id": e.id, "title": e.title, "description": e.description, "kind": e.kind,
+                               "version": e.version} for e in rows])
+
+
+@bp.post("/sessions")
+def start():
+    body = json_body()
+    for field in ("name", "email", "exam_id"):
+        if not isinstance(body.get(field), str):
+            abort(400, description=f"'{field}' is required and must be a string")
+    organisation = body.get("organisation")
+    if organisation is not None and not isinstance(organisation, str):
+        abort(400, description="'organisation' must be a string")
+    with unit_of_work() as db:
+        candidate = delivery.register_candidate(db, name=body["name"], email=body["email"], organisation=organisation)
+        row = delivery.start_session(db, candidate_id=candidate.id, exam_id=body["exam_id"])
+        session_id = row.id
+    with unit_of_work() as db:
+        return jsonify(_session_view(db, session_id)), 201
+
+
+@bp.get("/sessions/<session_id>")
+def resume(session_id: str):
+    with unit_of_work() as db:
+        return jsonify(_session_view(db, session_id))
+
+
+@bp.post("/sessions/<session_id>/answers")
+def answer(session_id: str):
+    body = json_body()
+    outcome = delivery.submit_answer(session_factory(), session_id, seq=body.get("seq"),
+                                     item_ref=body.get("item_id"), choice=body.get("choice"), actor="api")
+    with unit_of_work() as db:
+        view = _session_view(db, session_id)
+    view["duplicate"] = outcome.duplicate
+    return jsonify(view), (200 if outcome.duplicate else 201)
+
+
+@bp.get("/sessions/<session_id>/result")
+def result(session_id: str):
+    with unit_of_work() as db:
+        return jsonify(delivery.result(db, session_id).as_dict())

@@ -1,0 +1,111 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": _json(_ref("Error"), "Malformed request"),
+    "404": _json(_ref("Error"), "No such session or exam"),
+    "409": _json(_ref("Error"), "Conflicts with the session's state"),
+    "415": _json(_ref("Error"), "Not JSON"),
+    "422": _json(_ref("Error"), "Invalid value"),
+}
+SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
+BEARER = [{"bearer": []}]
+
+SPEC = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Certamen API",
+        "version": "1.0.0",
+        "description": "Adaptive compliance exams. Learner routes need no token: the session id is an "
+                       "unguessable capability. Psychometrics and admin routes need a bearer token with a role.",
+    },
+    "paths": {
+        "/api/v1/exams": {"get": {"summary": "List active exams", "operationId": "listExams",
+                                  "responses": {"200": _json({"type": "object", "properties": {
+                                      "exams": {"type": "array", "items": _ref("Exam")}}}, "Exams")}}},
+        "/api/v1/sessions": {"post": {
+            "summary": "Register (or find) the learner and start the exam, or resume the sitting in progress",
+            "operationId": "startSession",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("StartRequest")}}},
+            "responses": {"201": _json(_ref("Session"), "The sitting and its first item"), **ERRORS},
+        }},
+        "/api/v1/sessions/{session_id}": {"get": {
+            "summary": "Resume: the sitting's state and the item currently presented", "operationId": "getSession",
+            "parameters": [SESSION_ID],
+            "responses": {"200": _json(_ref("Session"), "The sitting"), **ERRORS},
+        }},
+        "/api/v1/sessions/{session_id}/answers": {"post": {
+            "summary": "Answer the item currently presented (idempotent per seq)", "operationId": "answer",
+            "parameters": [SESSION_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Answer")}}},
+            "responses": {"201": _json(_ref("Session"), "Recorded; the next item or the end"),
+                          "200": _json(_ref("Session"), "Already recorded (a repeat of the same answer)"), **ERRORS},
+        }},
+        "/api/v1/sessions/{session_id}/result": {"get": {
+            "summary": "Pass/fail and per-area feedback of a finished sitting", "operationId": "result",
+            "parameters": [SESSION_ID],
+            "responses": {"200": _json(_ref("Result"), "The result"), **ERRORS},
+        }},
+        "/api/v1/psychometrics/parameter-sets": {"get": {
+            "summary": "Parameter versions of the bank", "operationId": "parameterSets", "security": BEARER,
+            "responses": {"200": {"description": "Parameter sets"}, "401": _json(_ref("Error"), "No token"),
+                          "403": _json(_ref("Error"), "Wrong role")},
+        }},
+        "/api/v1/admin/audit/verify": {"get": {
+            "summary": "Check the hash chain of the audit trail", "operationId": "auditVerify", "security": BEARER,
+            "responses": {"200": {"description": "Intact"}, "409": {"description": "Tampered"},
+                          "401": _json(_ref("Error"), "No token"), "403": _json(_ref("Error"), "Wrong role")},
+        }},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Exam": {"type": "object", "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                                      "description": {"type": "string"}, "kind": {"type": "string"},
+                                                      "version": {"type": "integer"}}},
+            "StartRequest": {"type": "object", "required": ["name", "email", "exam_id"], "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "email": {"type": "string", "format": "email", "maxLength": 320},
+                "organisation": {"type": "string", "maxLength": 200},
+                "exam_id": {"type": "string"}}},
+            "Item": {"type": "object", "description": "What the learner sees; never keys or parameters",
+                     "properties": {"seq": {"type": "integer"}, "item_id": {"type": "string"},
+                                    "scenario": {"type": "string"}, "question": {"type": "string"},
+                                    "options": {"type": "array", "items": {"type": "object", "properties": {
+                                        "index": {"type": "integer"}, "text": {"type": "string"}}}}}},
+            "Session": {"type": "object", "properties": {
+                "session_id": {"type": "string"}, "exam_id": {"type": "string"},
+                "state": {"type": "string", "enum": ["in_progress", "completed", "abandoned"]},
+                "answered": {"type": "integer"}, "item": {"oneOf": [_ref("Item"), {"type": "null"}]},
+                "duplicate": {"type": "boolean"}, "result_url": {"type": "string"}}},
+            "Answer": {"type": "object", "required": ["seq", "item_id", "choice"], "properties": {
+                "seq": {"type": "integer"}, "item_id": {"type": "string"}, "choice": {"type": "integer"}}},
+            "Result": {"type": "object", "properties": {
+                "session_id": {"type": "string"}, "exam_id": {"type": "string"}, "exam_title": {"type": "string"},
+                "decision": {"type": "string", "enum": ["pass", "fail"]}, "passed": {"type": "boolean"},
+                "items_answered": {"type": "integer"}, "finished_at": {"type": ["string", "null"]},
+                "areas": {"type": "array", "items": {"type": "object", "properties": {
+                    "area": {"type": "string"}, "items": {"type": "integer"},
+                    "meets_standard": {"type": "boolean"}}}}}},
+        },
+    },
+}
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi():
+    return jsonify(SPEC)

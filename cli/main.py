@@ -1,0 +1,205 @@
+"""The `certamen` command: set-up, bank management, simulation, serving."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from item_bank.db import database_url, make_engine, make_session_factory, transaction
+
+
+class CommandError(Exception):
+    """A failure to report as one clear line and exit status 1 (or `code`)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _factory():
+    return make_session_factory(make_engine(database_url()))
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: Callable[[Any], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text(payload))
+
+
+# ---------------------------------------------------------------- set-up
+
+def cmd_db_upgrade(args: argparse.Namespace) -> None:
+    from migrations import upgrade
+
+    upgrade(database_url())
+    print(f"database at {_redacted(database_url())} is up to date")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_bank_load(args: argparse.Namespace) -> None:
+    from item_bank.content import CONTENT_DIR, load_bank
+    from item_bank.loader import load_bank as load_into_db
+
+    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    with transaction(_factory()) as db:
+        report = load_into_db(db, bank)
+    _emit(args, report.as_dict(), lambda r: (
+        f"items: {r['items_added']} added, {r['items_revised']} revised, {r['items_unchanged']} unchanged; "
+        f"exams: {r['exams_added']} added, {r['exams_revised']} revised; parameter set {r['parameter_set_id']}"
+        + (" (new)" if r["parameter_set_created"] else "")))
+
+
+def cmd_bank_validate(args: argparse.Namespace) -> None:
+    from item_bank.content import CONTENT_DIR, load_bank
+
+    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    print(f"ok: {len(bank.items)} items in {len({i.area for i in bank.items})} areas, "
+          f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    cmd_db_upgrade(args)
+    cmd_bank_load(argparse.Namespace(content=None, json=False))
+
+
+# ---------------------------------------------------------------- exams and simulation
+
+def cmd_exam_list(args: argparse.Namespace) -> None:
+    from item_bank.models import Exam
+
+    with transaction(_factory()) as db:
+        exams = [{"id": e.id, "title": e.title, "kind": e.kind, "version": e.version, "cut_score": e.cut_score,
+                  "areas": e.areas, "active": e.is_active}
+                 for e in db.execute(select(Exam).order_by(Exam.id)).scalars()]
+    _emit(args, exams, lambda rows: "\n".join(f"{e['id']:<28} v{e['version']}  {e['kind']:<16} {e['title']}"
+                                             for e in rows) or "no exams (run `certamen bank load`)")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from item_bank.simulation import simulate_exam
+
+    if args.n < 1 or args.n > 1_000_000:
+        raise CommandError("--n must be between 1 and 1,000,000")
+    with transaction(_factory()) as db:
+        report = simulate_exam(db, args.exam, n=args.n, seed=args.seed)
+    _emit(args, report, lambda r: "\n".join(f"{k:>24}: {v}" for k, v in r.items() if k != "exposure"))
+
+
+# ---------------------------------------------------------------- operations
+
+def cmd_token_create(args: argparse.Namespace) -> None:
+    from api.auth import create_token
+
+    with transaction(_factory()) as db:
+        token = create_token(db, args.role, args.label or "")
+    print(token)
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> None:
+    from item_bank.audit import verify_chain
+
+    with transaction(_factory()) as db:
+        report = verify_chain(db)
+    _emit(args, {"ok": report.ok, "checked": report.checked, "problems": report.problems},
+          lambda r: f"audit trail {'intact' if r['ok'] else 'BROKEN'}: {r['checked']} events checked"
+                    + "".join(f"\n  {p}" for p in r["problems"]))
+    if not report.ok:
+        raise CommandError("audit trail verification failed", code=1)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from api import create_app
+
+    app = create_app()
+    print(f"Certamen is serving on http://{args.host}:{args.port}", flush=True)
+    from werkzeug.serving import run_simple
+
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="certamen", description="Adaptive certification engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="migrate the database and load the bank").set_defaults(func=cmd_init)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    bank = sub.add_parser("bank", help="the item bank").add_subparsers(dest="bank_command", required=True)
+    load = bank.add_parser("load", help="load the bank sources into the database (idempotent)")
+    load.add_argument("--content", help="content directory (default: the bundled bank)")
+    load.add_argument("--json", action="store_true")
+    load.set_defaults(func=cmd_bank_load)
+    validate = bank.add_parser("validate", help="check the bank sources")
+    validate.add_argument("--content", help="content directory (default: the bundled bank)")
+    validate.set_defaults(func=cmd_bank_validate)
+
+    exam = sub.add_parser("exam", help="exams").add_subparsers(dest="exam_command", required=True)
+    listing = exam.add_parser("list", help="list stored exams")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_exam_list)
+
+    sim = sub.add_parser("simulate", help="run simulated examinees through a stored exam")
+    sim.add_argument("--exam", required=True)
+    sim.add_argument("--n", type=int, default=1000)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(func=cmd_simulate)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="create a bearer token for a role (printed once)")
+    create.add_argument("--role", required=True, choices=["hr", "psychometrician", "admin"])
+    create.add_argument("--label")
+    create.set_defaults(func=cmd_token_create)
+
+    audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
+    verify = audit.add_parser("verify", help="check the hash chain")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_audit_verify)
+
+    serve = sub.add_parser("serve", help="serve the web app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from item_bank.content import ContentError
+    from item_bank.delivery import DeliveryError
+
+    try:
+        args.func(args)
+    except CommandError as exc:
+        print(f"certamen: {exc}", file=sys.stderr)
+        return exc.code
+    except ContentError as exc:
+        print("certamen: the bank sources have problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except DeliveryError as exc:
+        print(f"certamen: {exc.message}", file=sys.stderr)
+        return 1
+    except (LookupError, ValueError) as exc:
+        print(f"certamen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Exam delivery: start, present, answer, finish -- the stored responses are the source of truth.
+
+Every call rebuilds the adaptive session from the stored responses, so any worker can serve any
+request and a restart loses nothing that was acknowledged.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.config import CATConfig
+from engine.irt import logistic_prob
+from engine.session import AdaptiveSession
+from item_bank import audit
+from item_bank.db import transaction
+from item_bank.loader import active_parameter_set
+from item_bank.models import Candidate, Exam, ExamSession, Item, Response, utcnow
+from item_bank.runtime import RuntimePool, pool_for
+
+
+class DeliveryError(Exception):
+    """A request the exam cannot honour; `status` is the HTTP status the API should answer with."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DeliveryError):
+    status = 404
+
+
+class Conflict(DeliveryError):
+    status = 409
+
+
+class Invalid(DeliveryError):
+    status = 422
+
+
+@dataclass
+class PresentedItem:
+    """What a learner may see of an item: never the key, rationales or parameters."""
+
+    session_id: str
+    seq: int
+    item_ref: str
+    scenario: str
+    question: str
+    options: list[str]
+    answered: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "item_id": self.item_ref,
+            "scenario": self.scenario,
+            "question": self.question,
+            "options": [{"index": n, "text": t} for n, t in enumerate(self.options)],
+        }
+
+
+@dataclass
+class AnswerOutcome:
+    duplicate: bool
+    finished: bool
+    answered: int
+
+
+@dataclass
+class SessionResult:
+    session_id: str
+    exam_id: str
+    exam_title: str
+    candidate_name: str
+    decision: str
+    items_answered: int
+    finished_at: Any
+    areas: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "exam_id": self.exam_id,
+            "exam_title": self.exam_title,
+            "decision": self.decision,
+            "passed": self.decision == "pass",
+            "items_answered": self.items_answered,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "areas": self.areas,
+        }
+
+
+# ---------------------------------------------------------------- engine glue
+
+def session_config(exam: Exam) -> dict[str, Any]:
+    """The snapshot a session pins: the exam's adaptive rules plus its scoring standard."""
+    return {**exam.cat_config, "cut_score": exam.cut_score, "blueprint": exam.blueprint, "areas": exam.areas}
+
+
+_configs: dict[str, CATConfig] = {}
+
+
+def engine_config(pool: RuntimePool, snapshot: dict[str, Any]) -> CATConfig:
+    """The engine's config for a session snapshot, cached: many sessions share one snapshot."""
+    cache_key = f"{pool.parameter_set_id}:{json.dumps(snapshot, sort_keys=True)}"
+    config = _configs.get(cache_key)
+    if config is None:
+        settings = {k: v for k, v in snapshot.items() if k not in ("blueprint", "areas")}
+        settings["blueprint"] = pool.engine_blueprint(snapshot.get("blueprint", {}))
+        settings["enemies"] = [list(g) for g in pool.enemy_groups]
+        config = _configs[cache_key] = CATConfig.from_dict(settings)
+    return config
+
+
+def _replay(pool: RuntimePool, row: ExamSession, responses: list[Response]) -> AdaptiveSession:
+    state = {
+        "version": 1,
+        "seed": row.seed,
+        "items": [pool.position(r.item_id) for r in responses],
+        "scores": [r.score for r in responses],
+    }
+    return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config), state)
+
+
+def _pool_of(db: Session, row: ExamSession) -> RuntimePool:
+    return pool_for(db, row.parameter_set_id, row.cat_config["areas"])
+
+
+# ---------------------------------------------------------------- public operations
+
+def register_candidate(db: Session, *, name: str, email: str, organisation: str | None = None) -> Candidate:
+    name = (name or "").strip()
+    email = (email or "").strip().lower()
+    if not name or len(name) > 200:
+        raise Invalid("name is required (at most 200 characters)")
+    if "@" not in email or len(email) > 320 or " " in email or email.startswith("@") or email.endswith("@"):
+        raise Invalid("a valid e-mail address is required")
+    candidate = db.execute(select(Candidate).where(Candidate.email == email)).scalar_one_or_none()
+    if candidate is None:
+        candidate = Candidate(name=name, email=email, organisation=(organisation or "").strip() or None)
+        db.add(candidate)
+        db.flush()
+        audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.register", subject=f"candidate:{candidate.id}")
+    return candidate
+
+
+def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:
+    """Start an exam, or return the sitting already in progress (one active sitting per exam)."""
+    exam = db.get(Exam, exam_id)
+    if exam is None or not exam.is_active:
+        raise NotFound(f"no active exam {exam_id!r}")
+    running = db.execute(
+        select(ExamSession).where(
+            ExamSession.candidate_id == candidate_id,
+            ExamSession.exam_id == exam_id,
+            ExamSession.state == "in_progress",
+        )
+    ).scalar_one_or_none()
+    if running is not None:
+        return running
+    params = active_parameter_set(db)
+    if params is None:
+        raise Conflict("the item bank has no published parameters yet")
+    row = ExamSession(
+        id=secrets.token_urlsafe(18),
+        candidate_id=candidate_id,
+        exam_id=exam.id,
+        exam_version=exam.version,
+        parameter_set_id=params.id,
+        seed=secrets.randbelow(2**31 - 1),
+        cat_config=session_config(exam),
+        state="in_progress",
+    )
+    try:
+        pool = _pool_of(db, row)
+        engine_session = _replay(pool, row, [])
+    except (LookupError, ValueError) as exc:
+        raise Conflict(f"exam {exam_id!r} cannot be delivered from the current bank: {exc}") from None
+    first = engine_session.next_item()
+    if first is None:
+        raise Conflict("the exam's pool cannot satisfy its rules")
+    row.pending_item_id = int(pool.item_ids[first])
+    row.pending_seq = 1
+    row.presented_at = utcnow()
+    db.add(row)
+    db.flush()
+    audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
+                 data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
+    return row
+
+
+def get_session(db: Session, session_id: str, *, for_update: bool = False) -> ExamSession:
+    if not isinstance(session_id, str) or len(session_id) > 64:
+        raise NotFound("no such exam session")
+    query = select(ExamSession).where(ExamSession.id == session_id)
+    if for_update:
+        query = query.with_for_update()
+    row = db.execute(query).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no such exam session")
+    return row
+
+
+def current_item(db: Session, session_id: str) -> PresentedItem | None:
+    row = get_session(db, session_id)
+    if row.state != "in_progress" or row.pending_item_id is None:
+        return None
+    item = db.get(Item, row.pending_item_id)
+    return PresentedItem(
+        session_id=row.id,
+        seq=row.pending_seq or 0,
+        item_ref=item.external_id,
+        scenario=item.scenario,
+        question=item.question,
+        options=[o["text"] for o in item.options],
+        answered=(row.pending_seq or 1) - 1,
+    )
+
+
+def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, item_ref: Any, choice: Any,
+                  actor: str = "learner") -> AnswerOutcome:
+    """Record one answer exactly once, even when two requests race to submit it."""
+    for attempt in range(3):
+        try:
+            with transaction(factory) as db:
+                return _submit(db, session_id, seq, item_ref, choice, actor)
+        except IntegrityError:
+            # A concurrent request stored this seq first; the retry will see it as a duplicate.
+            if attempt == 2:
+                raise Conflict("the answer could not be recorded because of concurrent submissions; retry")
+    raise AssertionError("unreachable")
+
+
+def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, int]:
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        raise Invalid("'seq' must be an integer (the sequence number of the item being answered)")
+    if not isinstance(item_ref, str) or not item_ref:
+        raise Invalid("'item_id' must be the id of the item being answered")
+    if isinstance(choice, bool) or not isinstance(choice, int):
+        raise Invalid("'choice' must be the integer index of the chosen option")
+    return seq, item_ref, choice
+
+
+def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str) -> AnswerOutcome:
+    seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
+    row = get_session(db, session_id, for_update=True)
+    responses = list(db.execute(
+        select(Response).where(Response.session_id == row.id).order_by(Response.seq)
+    ).scalars())
+    earlier = next((r for r in responses if r.seq == seq), None)
+    if earlier is not None:
+        item = db.get(Item, earlier.item_id)
+        if item.external_id == item_ref and earlier.choice == choice:
+            return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(responses))
+        raise Conflict(f"item {seq} was already answered; answers cannot be changed")
+    if row.state != "in_progress":
+        raise Conflict("this exam has ended; no more answers are accepted")
+    pending = db.get(Item, row.pending_item_id)
+    if seq != row.pending_seq or item_ref != pending.external_id:
+        raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
+    if not 0 <= choice < len(pending.options):
+        raise Invalid(f"'choice' must be between 0 and {len(pending.options) - 1}")
+
+    score = int(choice == pending.key_index)
+    pool = _pool_of(db, row)
+    engine_session = _replay(pool, row, responses)
+    position = pool.position(pending.id)
+    if engine_session.next_item() != position:
+        raise Conflict("the stored session is inconsistent with its responses")  # never expected
+    engine_session.record(position, score)
+    response = Response(session_id=row.id, seq=seq, item_id=pending.id, choice=choice, score=score,
+                        presented_at=row.presented_at, answered_at=utcnow())
+    db.add(response)
+    db.flush()  # the unique (session, seq) constraint fires here on a race
+    responses.append(response)
+    row.theta, row.se = float(engine_session.theta), float(engine_session.se)
+    audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}",
+                 data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice})
+    next_position = engine_session.next_item()
+    if next_position is None:
+        _finish(db, row, pool, engine_session, responses, actor)
+    else:
+        row.pending_item_id = int(pool.item_ids[next_position])
+        row.pending_seq = seq + 1
+        row.presented_at = utcnow()
+    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses))
+
+
+def _finish(db: Session, row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
+            responses: list[Response], actor: str) -> None:
+    row.state = "completed"
+    row.pending_item_id = None
+    row.pending_seq = None
+    row.finished_at = utcnow()
+    row.decision = engine_session.decision
+    row.stop_reason = engine_session.stop_reason
+    row.area_feedback = area_feedback(pool, responses, float(row.cat_config["cut_score"]))
+    audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
+                 data={"decision": row.decision, "theta": row.theta, "se": row.se, "items": len(responses),
+                       "stop_reason": row.stop_reason})
+
+
+def area_feedback(pool: RuntimePool, responses: list[Response], cut_score: float) -> list[dict[str, Any]]:
+    """Per area: did the learner score at least what a borderline passer would on the same items?
+
+    Reports only a verdict per area, never which answers were right, so no key leaks.
+    """
+    positions = np.array([pool.position(r.item_id) for r in responses], dtype=np.int64)
+    scores = np.array([r.score for r in responses], dtype=float)
+    expected = logistic_prob(cut_score, pool.a[positions], pool.b[positions],
+                           pool.c[positions], pool.d[positions])
+    areas = np.array([pool.areas[p] for p in positions])
+    feedback = []
+    for slug in sorted(set(areas.tolist())):
+        mask = areas == slug
+        meets = bool(scores[mask].sum() + 1e-9 >= expected[mask].sum())
+        feedback.append({"area": slug, "items": int(mask.sum()), "meets_standard": meets})
+    return feedback
+
+
+def result(db: Session, session_id: str) -> SessionResult:
+    row = get_session(db, session_id)
+    if row.state != "completed":
+        raise Conflict("the exam is not finished yet")
+    count = db.execute(select(Response.id).where(Response.session_id == row.id)).all()
+    return SessionResult(
+        session_id=row.id,
+        exam_id=row.exam_id,
+        exam_title=row.exam.title,
+        candidate_name=row.candidate.name,
+        decision=row.decision or "fail",
+        items_answered=len(count),
+        finished_at=row.finished_at,
+        areas=row.area_feedback or [],
+    )

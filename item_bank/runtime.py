@@ -1,0 +1,104 @@
+"""The in-memory form of an item pool that the engine works on, built once per parameter version."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.bank import Bank
+
+from item_bank.models import Item, ItemParameter
+
+
+@dataclass(frozen=True)
+class RuntimePool:
+    """Arrays indexed by pool position; `item_ids` maps a position back to the stored item version."""
+
+    parameter_set_id: int
+    item_ids: np.ndarray
+    external_ids: tuple[str, ...]
+    areas: tuple[str, ...]  # area slug of each position
+    area_slugs: tuple[str, ...]  # area code -> slug
+    area_codes: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    enemy_groups: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_position", {int(i): n for n, i in enumerate(self.item_ids)})
+        # One engine bank per pool, so the engine's per-bank tables are built once per process.
+        object.__setattr__(self, "bank", Bank(self.a, self.b, self.c, self.d, area=self.area_codes))
+
+    def position(self, item_id: int) -> int:
+        return self._position[item_id]  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def engine_blueprint(self, blueprint: dict[str, Any]) -> dict[int, tuple[int, int]]:
+        """Translate an exam's area-slug blueprint into the engine's area-code form."""
+        code = {slug: n for n, slug in enumerate(self.area_slugs)}
+        empty = [slug for slug, rule in blueprint.items() if slug not in code and int(rule.get("min", 0)) > 0]
+        if empty:
+            raise LookupError(f"the blueprint needs items from {', '.join(sorted(empty))} but the pool has none")
+        return {code[slug]: (int(rule.get("min", 0)), int(rule.get("max", 10**6)))
+                for slug, rule in blueprint.items() if slug in code}
+
+
+_cache: dict[tuple[int, tuple[str, ...]], RuntimePool] = {}
+_lock = threading.Lock()
+
+
+def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, ...]) -> RuntimePool:
+    """Published parameter sets never change, so a pool can be cached for the life of the process."""
+    key = (parameter_set_id, tuple(sorted(areas)))
+    pool = _cache.get(key)
+    if pool is None:
+        pool = _build(db, parameter_set_id, key[1])
+        with _lock:
+            _cache[key] = pool
+    return pool
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def _build(db: Session, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
+    rows = db.execute(
+        select(Item.id, Item.external_id, Item.area, Item.enemies, ItemParameter.a, ItemParameter.b,
+               ItemParameter.c, ItemParameter.d)
+        .join(ItemParameter, ItemParameter.item_id == Item.id)
+        .where(ItemParameter.parameter_set_id == parameter_set_id, Item.area.in_(areas))
+        .order_by(Item.id)
+    ).all()
+    if not rows:
+        raise LookupError(f"parameter set {parameter_set_id} has no items in areas {', '.join(areas)}")
+    area_slugs = tuple(sorted({r.area for r in rows}))
+    code = {slug: n for n, slug in enumerate(area_slugs)}
+    position = {r.external_id: n for n, r in enumerate(rows)}
+    groups: set[tuple[int, ...]] = set()
+    for n, r in enumerate(rows):
+        for enemy in r.enemies or []:
+            if enemy in position:
+                groups.add(tuple(sorted((n, position[enemy]))))
+    return RuntimePool(
+        parameter_set_id=parameter_set_id,
+        item_ids=np.array([r.id for r in rows], dtype=np.int64),
+        external_ids=tuple(r.external_id for r in rows),
+        areas=tuple(r.area for r in rows),
+        area_slugs=area_slugs,
+        area_codes=np.array([code[r.area] for r in rows], dtype=np.int64),
+        a=np.array([r.a for r in rows], dtype=float),
+        b=np.array([r.b for r in rows], dtype=float),
+        c=np.array([r.c for r in rows], dtype=float),
+        d=np.array([r.d for r in rows], dtype=float),
+        enemy_groups=tuple(sorted(groups)),
+    )

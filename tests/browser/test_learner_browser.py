@@ -1,0 +1,107 @@
+"""A learner sits a whole exam in headless Chromium on a phone-sized screen."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from item_bank.db import transaction
+from item_bank.models import Item
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def database_url(sqlite_url):
+    return sqlite_url  # the browser flow runs on SQLite; the API suite covers PostgreSQL
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is missing; `make test` installs it")
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield b
+        b.close()
+
+
+def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    page.goto(live_server + "/")
+    page.fill("input[name=name]", "Grace Hopper")
+    page.fill("input[name=email]", "grace@example.com")
+    page.click("button[type=submit]")
+    page.click("button[data-exam=social-media-frontline]")
+    page.wait_for_selector(".question")
+    page.screenshot(path=str(ARTIFACTS / "phone-item.png"), full_page=True)
+
+    # Nothing on the page scrolls sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    answered = 0
+    while page.locator(".question").count():
+        item_ref = page.locator("input[name=item_id]").input_value()
+        with transaction(app.extensions["db_factory"]) as db:
+            key = db.execute(select(Item.key_index).where(Item.external_id == item_ref, Item.is_current.is_(True))).scalar_one()
+        html = page.content()
+        assert "rationale" not in html and "key_index" not in html
+        page.locator("input[name=choice]").nth(key).check()
+        page.click("button.primary")
+        answered += 1
+        if answered == 3:
+            # Close the browser tab and come back: the exam resumes where it was.
+            url = page.url
+            page.close()
+            page = context.new_page()
+            page.goto(live_server + "/")
+            page.click("text=Resume")
+            assert page.url == url or page.locator(".question").count() == 1
+        assert answered <= 40
+
+    assert "You passed" in page.locator("h1").first.inner_text()
+    assert page.locator("ul.areas li").count() >= 5
+    page.screenshot(path=str(ARTIFACTS / "phone-result.png"), full_page=True)
+    assert 15 <= answered <= 40
+    context.close()
+
+
+def test_submitting_without_choice_shows_a_message(app, live_server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(live_server + "/")
+    page.fill("input[name=name]", "Alan Turing")
+    page.fill("input[name=email]", "alan@example.com")
+    page.click("button[type=submit]")
+    page.click("button[data-exam=social-media-frontline]")
+    page.wait_for_selector(".question")
+    # Bypass the browser's own `required` check to exercise the server's.
+    page.evaluate("document.querySelectorAll('input[name=choice]').forEach(e => e.removeAttribute('required'))")
+    page.click("button.primary")
+    assert "Choose one answer" in page.locator(".error").inner_text()

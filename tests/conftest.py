@@ -1,0 +1,141 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server), the app, role tokens."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _postgres_bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """initdb refuses to run as root; the Debian package provides a `postgres` user for that."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL cluster on loopback for the whole test session."""
+    bindir = _postgres_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; `make test` installs it (scripts/install-system-deps.sh)")
+        pytest.skip("PostgreSQL is not installed (make test installs it)")
+    datadir = Path(tempfile.mkdtemp(prefix="certamen-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(datadir, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-U", "certamen", "--auth=trust",
+                                 "-E", "UTF8", "--no-locale"]), check=True, capture_output=True)
+    options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-w", "-l",
+                                 str(datadir / "server.log"), "start"]), check=True, capture_output=True)
+    try:
+        yield {"host": "127.0.0.1", "port": port, "user": "certamen"}
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server for one test."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
+    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:{postgres_server['port']}/{name}"
+    yield url
+    from sqlalchemy.pool import NullPool  # noqa: F401  (connections are disposed by the app fixture)
+    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------- databases and the app
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """Each integration test runs on both supported backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'certamen.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'certamen.sqlite'}"
+
+
+def prepare_database(url: str) -> None:
+    """Migrate an empty database and load the bundled bank, as `certamen init` does."""
+    from item_bank.content import load_bank
+    from item_bank.db import make_engine, make_session_factory, transaction
+    from item_bank.loader import load_bank as load_into_db
+    from item_bank.runtime import clear_cache
+    from migrations import upgrade
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            load_into_db(db, load_bank())
+    finally:
+        engine.dispose()
+    clear_cache()
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    from api import create_app
+
+    prepare_database(database_url)
+    application = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "TESTING": True,
+                              "CERTAMEN_KEY_DIR": str(tmp_path / "keys")})
+    yield application
+    application.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def role_token(app):
+    """A factory of bearer tokens for a role."""
+    from api.auth import create_token
+    from item_bank.db import transaction
+
+    def make(role: str) -> str:
+        with transaction(app.extensions["db_factory"]) as db:
+            return create_token(db, role, "test")
+
+    return make
