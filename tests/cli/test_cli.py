@@ -1,0 +1,74 @@
+"""The `certamen` command as a user runs it: a real process, a real database file."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CERTAMEN = [sys.executable, "-m", "cli.main"]
+
+
+def run(args, url, check=True):
+    env = {**os.environ, "DATABASE_URL": url}
+    proc = subprocess.run(CERTAMEN + args, capture_output=True, text=True, env=env, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'c.sqlite'}"
+    run(["init"], url)
+    return url
+
+
+def test_init_is_idempotent(initialised):
+    out = run(["init"], initialised).stdout
+    assert "0 added" in out and "unchanged" in out
+
+
+def test_exam_list_json(initialised):
+    exams = json.loads(run(["exam", "list", "--json"], initialised).stdout)
+    assert {e["id"] for e in exams} >= {"social-media-frontline", "social-media-recert", "social-media-manager"}
+
+
+def test_simulate_json_reports_the_promised_fields(initialised):
+    report = json.loads(run(["simulate", "--exam", "social-media-frontline", "--n", "200", "--seed", "1", "--json"],
+                            initialised).stdout)
+    for field in ("mean_length", "rmse", "bias", "classification_accuracy", "max_exposure", "blueprint_violations"):
+        assert field in report
+    assert report["n"] == 200 and report["blueprint_violations"] == 0
+    assert 15 <= report["mean_length"] <= 40
+    assert report["classification_accuracy"] > 0.8 and report["rmse"] < 0.6
+
+
+def test_simulate_unknown_exam_is_a_clear_error(initialised):
+    proc = run(["simulate", "--exam", "nope", "--n", "5"], initialised, check=False)
+    assert proc.returncode == 1 and "no exam 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bank_validate_reports_problems_with_lines(tmp_path, initialised):
+    import shutil
+
+    from item_bank.content import CONTENT_DIR
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, content)
+    target = next((content / "items").glob("*.yaml"))
+    text = target.read_text().replace("key: A", "key: Z", 1)
+    target.write_text(text)
+    proc = run(["bank", "validate", "--content", str(content)], initialised, check=False)
+    assert proc.returncode == 1 and f"{target.name}:" in proc.stderr and "'key' must be one of" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert run(["bank", "validate"], initialised).stdout.startswith("ok:")
+
+
+def test_audit_verify_and_token(initialised):
+    assert "intact" in run(["audit", "verify"], initialised).stdout
+    token = run(["token", "create", "--role", "hr"], initialised).stdout.strip()
+    assert token.startswith("ctm_") and len(token) > 30
