@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.config import CATConfig
+from engine import AdaptiveSession, CATConfig
 from engine.irt import logistic_prob
-from engine.session import AdaptiveSession
 from item_bank import audit
 from item_bank.db import transaction
 from item_bank.loader import active_parameter_set

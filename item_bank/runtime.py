@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.bank import Bank
+from engine import Bank
 
 from item_bank.models import Item, ItemParameter
 

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from engine.simulation import simulate
+from engine import simulate
 from item_bank.delivery import engine_config, session_config
 from item_bank.loader import active_parameter_set
 from item_bank.models import Exam, ParameterSet

@@ -71,8 +71,9 @@ def test_whole_exam_weak_learner_fails_with_areas_to_study(client, app):
     result = client.get(f"/api/v1/sessions/{view['session_id']}/result").get_json()
     assert result["decision"] == "fail"
     assert result["areas"] and not any(a["meets_standard"] for a in result["areas"])
-    # The CI rule stops a clearly failing candidate at the minimum length.
-    assert len(seen) == 15
+    # The CI rule stops a clearly failing candidate early: once the minimum length and every
+    # area's minimum are met, not at the maximum of 40.
+    assert 15 <= len(seen) < 25
 
 
 def test_blueprint_minimums_met(client, app):
