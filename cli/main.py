@@ -67,6 +67,52 @@ def cmd_bank_validate(args: argparse.Namespace) -> None:
           f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
 
 
+def cmd_bank_list(args: argparse.Namespace) -> None:
+    from item_bank.models import Item
+
+    with transaction(_factory()) as db:
+        query = select(Item).where(Item.is_current.is_(True)).order_by(Item.external_id)
+        if args.area:
+            query = query.where(Item.area == args.area)
+        if args.status:
+            query = query.where(Item.status == args.status)
+        rows = [{"id": i.external_id, "version": i.version, "area": i.area, "status": i.status,
+                 "intended_difficulty": i.intended_difficulty, "question": i.question}
+                for i in db.execute(query).scalars()]
+    _emit(args, rows, lambda items: "\n".join(
+        f"{r['id']}  v{r['version']}  {r['status']:<11} {r['area']:<15} {r['question'][:60]}" for r in items)
+        or "no items match")
+
+
+def cmd_bank_stats(args: argparse.Namespace) -> None:
+    from item_bank.authoring import bank_stats
+
+    with transaction(_factory()) as db:
+        stats = bank_stats(db)
+
+    def text(s: dict) -> str:
+        lines = [f"{s['total']} current items"]
+        lines.append("by area:       " + ", ".join(f"{k} {v}" for k, v in s["by_area"].items()))
+        lines.append("by status:     " + ", ".join(f"{k} {v}" for k, v in s["by_status"].items()))
+        lines.append("by difficulty: " + ", ".join(f"{k} {v}" for k, v in s["by_difficulty"].items()))
+        lines.append("key positions: " + ", ".join(f"{k} {v}" for k, v in s["key_positions"].items()))
+        p = s["parameter_set"]
+        if p:
+            lines.append(f"parameters:    set {p['id']} ({p['items']} items){' PROVISIONAL' if p['provisional'] else ''}"
+                         f" - {p['label']}")
+        return "\n".join(lines)
+
+    _emit(args, stats, text)
+
+
+def cmd_bank_status(args: argparse.Namespace) -> None:
+    from item_bank.authoring import set_status
+
+    with transaction(_factory()) as db:
+        item = set_status(db, args.item, args.to, actor=f"cli:{args.by}")
+        print(f"{item.external_id} v{item.version} is now {item.status} (by {args.by})")
+
+
 def cmd_init(args: argparse.Namespace) -> None:
     cmd_db_upgrade(args)
     cmd_bank_load(argparse.Namespace(content=None, json=False))
@@ -147,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--content", help="content directory (default: the bundled bank)")
     validate.set_defaults(func=cmd_bank_validate)
 
+    listing = bank.add_parser("list", help="list current items")
+    listing.add_argument("--area")
+    listing.add_argument("--status")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_bank_list)
+    stats = bank.add_parser("stats", help="items per area, status and difficulty")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=cmd_bank_stats)
+    status = bank.add_parser("status", help="move an item along draft > review > pretest > operational > retired")
+    status.add_argument("item")
+    status.add_argument("--to", required=True)
+    status.add_argument("--by", required=True, help="who makes the change (recorded)")
+    status.set_defaults(func=cmd_bank_status)
+
     exam = sub.add_parser("exam", help="exams").add_subparsers(dest="exam_command", required=True)
     listing = exam.add_parser("list", help="list stored exams")
     listing.add_argument("--json", action="store_true")
@@ -198,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     except (LookupError, ValueError) as exc:
         print(f"certamen: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     return 0
 
 
