@@ -5,7 +5,6 @@ request and a restart loses nothing that was acknowledged.
 """
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import AdaptiveSession, CATConfig
+from engine import AdaptiveSession
 from engine.irt import logistic_prob
 from item_bank import audit
 from item_bank.db import transaction
+from item_bank.exposure import pinned_parameters
 from item_bank.loader import active_parameter_set
 from item_bank.models import Candidate, Exam, ExamSession, Item, Response, utcnow
-from item_bank.runtime import RuntimePool, pool_for
+from item_bank.runtime import RuntimePool, engine_config, pool_for, session_config
 
 
 class DeliveryError(Exception):
@@ -101,26 +101,6 @@ class SessionResult:
 
 # ---------------------------------------------------------------- engine glue
 
-def session_config(exam: Exam) -> dict[str, Any]:
-    """The snapshot a session pins: the exam's adaptive rules plus its scoring standard."""
-    return {**exam.cat_config, "cut_score": exam.cut_score, "blueprint": exam.blueprint, "areas": exam.areas}
-
-
-_configs: dict[str, CATConfig] = {}
-
-
-def engine_config(pool: RuntimePool, snapshot: dict[str, Any]) -> CATConfig:
-    """The engine's config for a session snapshot, cached: many sessions share one snapshot."""
-    cache_key = f"{pool.parameter_set_id}:{json.dumps(snapshot, sort_keys=True)}"
-    config = _configs.get(cache_key)
-    if config is None:
-        settings = {k: v for k, v in snapshot.items() if k not in ("blueprint", "areas")}
-        settings["blueprint"] = pool.engine_blueprint(snapshot.get("blueprint", {}))
-        settings["enemies"] = [list(g) for g in pool.enemy_groups]
-        config = _configs[cache_key] = CATConfig.from_dict(settings)
-    return config
-
-
 def _replay(pool: RuntimePool, row: ExamSession, responses: list[Response]) -> AdaptiveSession:
     state = {
         "version": 1,
@@ -177,7 +157,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
         exam_version=exam.version,
         parameter_set_id=params.id,
         seed=secrets.randbelow(2**31 - 1),
-        cat_config=session_config(exam),
+        cat_config={**session_config(exam), **pinned_parameters(db, exam, params.id)},
         state="in_progress",
     )
     try:

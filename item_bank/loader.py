@@ -7,7 +7,7 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank import audit
+from item_bank import audit, exposure
 from item_bank.content import Bank, ExamSource, ItemSource
 from item_bank.models import Exam, Item, ItemParameter, ParameterSet, utcnow
 
@@ -142,6 +142,7 @@ def publish_parameter_set(
     db.flush()
     audit.record(db, actor=actor, kind="parameters.publish", subject=f"parameter_set:{new.id}",
                  data={"label": label, "items": len(rows), "previous": new.previous_id})
+    exposure.ensure_all(db, new.id)
     return new
 
 
@@ -196,4 +197,5 @@ def load_bank(
         report.parameter_set_created = True
         report.notes.append(f"{len(missing)} item(s) received provisional parameters")
     report.parameter_set_id = active.id
+    exposure.ensure_all(db, active.id)  # exams revised on an unchanged parameter set
     return report

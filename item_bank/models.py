@@ -114,6 +114,20 @@ class Exam(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ExposureControl(Base):
+    """Sympson-Hetter parameters derived by simulation for one exam version on one parameter set."""
+
+    __tablename__ = "exposure_controls"
+
+    exam_id: Mapped[str] = mapped_column(ForeignKey("exams.id"), primary_key=True)
+    exam_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parameter_set_id: Mapped[int] = mapped_column(ForeignKey("parameter_sets.id"), primary_key=True)
+    target: Mapped[float] = mapped_column(Float)
+    k: Mapped[list[float]] = mapped_column(JSON)  # in pool order (item id ascending)
+    simulated_max_exposure: Mapped[float] = mapped_column(Float)
+    derived_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Candidate(Base):
     __tablename__ = "candidates"
 

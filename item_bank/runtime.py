@@ -1,6 +1,7 @@
 """The in-memory form of an item pool that the engine works on, built once per parameter version."""
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -9,15 +10,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import Bank
-
-from item_bank.models import Item, ItemParameter
+from engine import Bank, CATConfig
+from item_bank.models import Exam, Item, ItemParameter
 
 
 @dataclass(frozen=True)
 class RuntimePool:
     """Arrays indexed by pool position; `item_ids` maps a position back to the stored item version."""
 
+    database: str  # which database the pool came from: ids are only unique within one
     parameter_set_id: int
     item_ids: np.ndarray
     external_ids: tuple[str, ...]
@@ -51,16 +52,17 @@ class RuntimePool:
                 for slug, rule in blueprint.items() if slug in code}
 
 
-_cache: dict[tuple[int, tuple[str, ...]], RuntimePool] = {}
+_cache: dict[tuple[str, int, tuple[str, ...]], RuntimePool] = {}
 _lock = threading.Lock()
 
 
 def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, ...]) -> RuntimePool:
     """Published parameter sets never change, so a pool can be cached for the life of the process."""
-    key = (parameter_set_id, tuple(sorted(areas)))
+    database = db.get_bind().url.render_as_string(hide_password=True)
+    key = (database, parameter_set_id, tuple(sorted(areas)))
     pool = _cache.get(key)
     if pool is None:
-        pool = _build(db, parameter_set_id, key[1])
+        pool = _build(db, database, parameter_set_id, key[2])
         with _lock:
             _cache[key] = pool
     return pool
@@ -71,7 +73,7 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _build(db: Session, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
+def _build(db: Session, database: str, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
     rows = db.execute(
         select(Item.id, Item.external_id, Item.area, Item.enemies, ItemParameter.a, ItemParameter.b,
                ItemParameter.c, ItemParameter.d)
@@ -90,6 +92,7 @@ def _build(db: Session, parameter_set_id: int, areas: tuple[str, ...]) -> Runtim
             if enemy in position:
                 groups.add(tuple(sorted((n, position[enemy]))))
     return RuntimePool(
+        database=database,
         parameter_set_id=parameter_set_id,
         item_ids=np.array([r.id for r in rows], dtype=np.int64),
         external_ids=tuple(r.external_id for r in rows),
@@ -102,3 +105,28 @@ def _build(db: Session, parameter_set_id: int, areas: tuple[str, ...]) -> Runtim
         d=np.array([r.d for r in rows], dtype=float),
         enemy_groups=tuple(sorted(groups)),
     )
+
+
+# Exam settings that are not engine parameters (they drive how engine parameters are derived).
+EXAM_ONLY_SETTINGS = ("exposure_target",)
+
+
+def session_config(exam: Exam) -> dict[str, Any]:
+    """The snapshot a session pins: the exam's adaptive rules plus its scoring standard."""
+    rules = {k: v for k, v in exam.cat_config.items() if k not in EXAM_ONLY_SETTINGS}
+    return {**rules, "cut_score": exam.cut_score, "blueprint": exam.blueprint, "areas": exam.areas}
+
+
+_configs: dict[str, CATConfig] = {}
+
+
+def engine_config(pool: RuntimePool, snapshot: dict[str, Any]) -> CATConfig:
+    """The engine's config for a session snapshot, cached: many sessions share one snapshot."""
+    cache_key = f"{pool.database}:{pool.parameter_set_id}:{json.dumps(snapshot, sort_keys=True)}"
+    config = _configs.get(cache_key)
+    if config is None:
+        settings = {k: v for k, v in snapshot.items() if k not in ("blueprint", "areas")}
+        settings["blueprint"] = pool.engine_blueprint(snapshot.get("blueprint", {}))
+        settings["enemies"] = [list(g) for g in pool.enemy_groups]
+        config = _configs[cache_key] = CATConfig.from_dict(settings)
+    return config

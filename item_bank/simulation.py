@@ -7,10 +7,10 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from engine import simulate
-from item_bank.delivery import engine_config, session_config
+from item_bank.exposure import pinned_parameters
 from item_bank.loader import active_parameter_set
 from item_bank.models import Exam, ParameterSet
-from item_bank.runtime import pool_for
+from item_bank.runtime import engine_config, pool_for, session_config
 
 
 def simulate_exam(db: Session, exam_id: str, *, n: int, seed: int, parameter_set_id: int | None = None) -> dict[str, Any]:
@@ -20,7 +20,7 @@ def simulate_exam(db: Session, exam_id: str, *, n: int, seed: int, parameter_set
     params = db.get(ParameterSet, parameter_set_id) if parameter_set_id else active_parameter_set(db)
     if params is None:
         raise LookupError("no published parameter set")
-    snapshot = session_config(exam)
+    snapshot = {**session_config(exam), **pinned_parameters(db, exam, params.id)}
     pool = pool_for(db, params.id, exam.areas)
     report = simulate(pool.bank, engine_config(pool, snapshot), n=n, seed=seed)
     exposure = np.asarray(report["exposure"])

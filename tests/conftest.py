@@ -73,7 +73,6 @@ def postgres_url(postgres_server):
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:{postgres_server['port']}/{name}"
     yield url
-    from sqlalchemy.pool import NullPool  # noqa: F401  (connections are disposed by the app fixture)
     with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -81,25 +80,11 @@ def postgres_url(postgres_server):
 # ---------------------------------------------------------------- databases and the app
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path):
-    """Each integration test runs on both supported backends."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'certamen.sqlite'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'certamen.sqlite'}"
-
-
 def prepare_database(url: str) -> None:
     """Migrate an empty database and load the bundled bank, as `certamen init` does."""
     from item_bank.content import load_bank
     from item_bank.db import make_engine, make_session_factory, transaction
     from item_bank.loader import load_bank as load_into_db
-    from item_bank.runtime import clear_cache
     from migrations import upgrade
 
     upgrade(url)
@@ -109,14 +94,71 @@ def prepare_database(url: str) -> None:
             load_into_db(db, load_bank())
     finally:
         engine.dispose()
-    clear_cache()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """A prepared database made once; each test gets a copy (loading derives exposure controls)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    prepare_database(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server):
+    import psycopg
+
+    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
+    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "template_certamen"')
+    prepare_database(f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:"
+                     f"{postgres_server['port']}/template_certamen")
+    return "template_certamen"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request, tmp_path):
+    """An empty database, on each supported backend in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A migrated database holding the bundled bank, on each supported backend in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "certamen.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return request.getfixturevalue("postgres_prepared_url")
+
+
+@pytest.fixture
+def postgres_prepared_url(postgres_server, postgres_template):
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
+    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:{postgres_server['port']}/{name}"
+    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template):
+    """A prepared SQLite database (a copy of the session's template)."""
+    path = tmp_path / "certamen.sqlite"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
 def app(database_url, tmp_path):
     from api import create_app
 
-    prepare_database(database_url)
     application = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "TESTING": True,
                               "CERTAMEN_KEY_DIR": str(tmp_path / "keys")})
     yield application

@@ -5,20 +5,14 @@ import pytest
 from sqlalchemy import select
 
 from item_bank.authoring import WorkflowError, bank_stats, set_status
-from item_bank.content import load_bank
 from item_bank.db import make_engine, make_session_factory, transaction
-from item_bank.loader import active_parameter_set, load_bank as load_into_db
+from item_bank.loader import active_parameter_set
 from item_bank.models import AuditEvent
-from migrations import upgrade
 
 
 @pytest.fixture
 def factory(sqlite_url):
-    upgrade(sqlite_url)
-    f = make_session_factory(make_engine(sqlite_url))
-    with transaction(f) as db:
-        load_into_db(db, load_bank())
-    return f
+    return make_session_factory(make_engine(sqlite_url))
 
 
 def test_retiring_an_operational_item_publishes_a_set_without_it(factory):

@@ -18,8 +18,8 @@ def _factory(url):
     return make_session_factory(make_engine(url))
 
 
-def test_load_twice_changes_nothing_and_revision_keeps_old_version(database_url):
-    factory = _factory(database_url)
+def test_load_twice_changes_nothing_and_revision_keeps_old_version(empty_database_url):
+    factory = _factory(empty_database_url)
     bank = load_bank()
     with transaction(factory) as db:
         first = load_into_db(db, bank)
@@ -42,9 +42,7 @@ def test_load_twice_changes_nothing_and_revision_keeps_old_version(database_url)
 
 
 def test_audit_chain_detects_altered_and_deleted_records(sqlite_url):
-    factory = _factory(sqlite_url)
-    with transaction(factory) as db:
-        load_into_db(db, load_bank())
+    factory = make_session_factory(make_engine(sqlite_url))
     with transaction(factory) as db:
         report = verify_chain(db)
         assert report.ok and report.checked > 10
