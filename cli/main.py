@@ -113,6 +113,28 @@ def cmd_bank_status(args: argparse.Namespace) -> None:
         print(f"{item.external_id} v{item.version} is now {item.status} (by {args.by})")
 
 
+def cmd_bank_import(args: argparse.Namespace) -> None:
+    from item_bank.interchange import import_items as read_items
+    from item_bank.loader import import_items
+
+    items = read_items(args.file, area=args.area)
+    with transaction(_factory()) as db:
+        outcome = import_items(db, items, actor=f"cli:import:{Path(args.file).name}")
+    _emit(args, outcome, lambda o: (
+        f"imported {len(items)} item(s): {o['added']} added, {o['revised']} revised, {o['unchanged']} unchanged"
+        + (f"; uncalibrated, set to pretest: {', '.join(o['set_to_pretest'])}" if o["set_to_pretest"] else "")))
+
+
+def cmd_bank_export(args: argparse.Namespace) -> None:
+    from item_bank.interchange import export_bank
+    from item_bank.loader import stored_items
+
+    with transaction(_factory()) as db:
+        items = stored_items(db, include_retired=args.include_retired)
+    written = export_bank(items, args.format, Path(args.out))
+    print(f"exported {len(items)} item(s) as {args.format} to {', '.join(str(p) for p in written) or args.out}")
+
+
 def cmd_init(args: argparse.Namespace) -> None:
     cmd_db_upgrade(args)
     cmd_bank_load(argparse.Namespace(content=None, json=False))
@@ -193,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--content", help="content directory (default: the bundled bank)")
     validate.set_defaults(func=cmd_bank_validate)
 
+    imp = bank.add_parser("import", help="import items (YAML file or folder, JSON, QTI 3.0 zip or item XML)")
+    imp.add_argument("file")
+    imp.add_argument("--area", help="content area for items that do not say (bare QTI items)")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_bank_import)
+    exp = bank.add_parser("export", help="export the current items")
+    exp.add_argument("--format", required=True, choices=["yaml", "json", "qti"])
+    exp.add_argument("--out", required=True, help="a folder (yaml) or a file (json, qti zip)")
+    exp.add_argument("--include-retired", action="store_true")
+    exp.set_defaults(func=cmd_bank_export)
     listing = bank.add_parser("list", help="list current items")
     listing.add_argument("--area")
     listing.add_argument("--status")
@@ -241,14 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from item_bank.content import ContentError
     from item_bank.delivery import DeliveryError
+    from item_bank.qti import QTIError
 
     try:
         args.func(args)
     except CommandError as exc:
         print(f"certamen: {exc}", file=sys.stderr)
         return exc.code
-    except ContentError as exc:
-        print("certamen: the bank sources have problems:", file=sys.stderr)
+    except (ContentError, QTIError) as exc:
+        print("certamen: problems found:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,6 +69,38 @@ def upsert_item(db: Session, source: ItemSource, actor: str) -> tuple[Item, str]
     db.flush()
     audit.record(db, actor=actor, kind="item.version", subject=source.external_id, data={"version": version})
     return item, ("added" if current is None else "revised")
+
+
+def stored_items(db: Session, *, include_retired: bool = True) -> list[ItemSource]:
+    """The current version of every item, in the form the bank sources and exports use."""
+    query = select(Item).where(Item.is_current.is_(True)).order_by(Item.external_id)
+    if not include_retired:
+        query = query.where(Item.status != "retired")
+    return [
+        ItemSource(external_id=i.external_id, area=i.area, scenario=i.scenario, question=i.question,
+                   options=[dict(o) for o in i.options], key_index=i.key_index,
+                   difficulty=i.intended_difficulty if i.intended_difficulty is not None else 0.0,
+                   enemies=list(i.enemies or []), status=i.status, source=f"database:{i.external_id}v{i.version}")
+        for i in db.execute(query).scalars()
+    ]
+
+
+def import_items(db: Session, items: list[ItemSource], *, actor: str) -> dict[str, Any]:
+    """Add or revise items in one transaction (the caller's); never half an import.
+
+    An imported item that claims to be operational but has no parameters yet becomes 'pretest':
+    it must be calibrated onto the bank scale before it can be scored.
+    """
+    active = active_parameter_set(db)
+    calibrated = {p.item_id for p in active.parameters} if active else set()
+    outcome = {"added": 0, "revised": 0, "unchanged": 0, "set_to_pretest": []}
+    for source in items:
+        item, result = upsert_item(db, source, actor)
+        outcome[result] += 1
+        if item.status == "operational" and item.id not in calibrated:
+            item.status = "pretest"
+            outcome["set_to_pretest"].append(item.external_id)
+    return outcome
 
 
 def exam_fields(source: ExamSource) -> dict:

@@ -72,3 +72,30 @@ def test_audit_verify_and_token(initialised):
     assert "intact" in run(["audit", "verify"], initialised).stdout
     token = run(["token", "create", "--role", "hr"], initialised).stdout.strip()
     assert token.startswith("ctm_") and len(token) > 30
+
+
+def test_export_import_round_trip_and_bad_package(tmp_path, initialised):
+    package = tmp_path / "bank.zip"
+    assert "exported" in run(["bank", "export", "--format", "qti", "--out", str(package)], initialised).stdout
+    out = run(["bank", "import", str(package)], initialised).stdout
+    assert "0 added, 0 revised" in out and "unchanged" in out
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(package.read_bytes()[: package.stat().st_size // 2])
+    proc = run(["bank", "import", str(broken)], initialised, check=False)
+    assert proc.returncode == 1 and "broken.zip" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_import_of_a_new_uncalibrated_item_makes_it_pretest(tmp_path, initialised):
+    import json as _json
+
+    exported = tmp_path / "bank.json"
+    run(["bank", "export", "--format", "json", "--out", str(exported)], initialised)
+    document = _json.loads(exported.read_text())
+    new = dict(document["items"][0], id=document["items"][0]["id"][:3] + "-901", enemies=[])
+    new["scenario"] = "A brand-new scenario written after the pilot, about a colleague's post."
+    single = tmp_path / "new.json"
+    single.write_text(_json.dumps({**document, "items": [new]}))
+    out = run(["bank", "import", str(single)], initialised).stdout
+    assert "1 added" in out and f"set to pretest: {new['id']}" in out
+    listed = _json.loads(run(["bank", "list", "--status", "pretest", "--json"], initialised).stdout)
+    assert [i["id"] for i in listed] == [new["id"]]
