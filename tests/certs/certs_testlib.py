@@ -1,0 +1,116 @@
+"""Helpers shared by the certs/ tests (imported by conftest.py and the test modules)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, issue_credential
+from certs.keys import KeyStore
+from certs.signing import sign
+from certs.status_list import BitstringStatusList, build_status_list_credential
+
+REPO = Path(__file__).resolve().parents[2]
+VCV = REPO.parent / "shared" / "vc-verifier" / "vcv"
+HOST = "certs.example.test"
+REV_URL = f"https://{HOST}/status/revocation/1"
+SUS_URL = f"https://{HOST}/status/suspension/1"
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def make_facts(did: str, n: int = 1, **overrides) -> CertificateFacts:
+    facts = CertificateFacts(
+        certificate_id=f"https://{HOST}/c/CERT-{n:05d}",
+        learner_name="Ada Łovelace",
+        learner_email="ada@example.com",
+        exam=Exam(
+            id=f"https://{HOST}/exams/smrc-frontline",
+            name="Social Media Risk & Compliance — Front-line",
+            description="Adaptive exam on social media risk for front-line staff.",
+            criteria="Pass the adaptive exam at or above the cut score (θ ≥ 0.25).",
+            content_areas=("Privacy", "Records retention", "Disclosure rules"),
+            version="2.1",
+            code="SMRC-FL",
+        ),
+        issuer=Issuer(did=did, name="Example Compliance Academy", url=f"https://{HOST}"),
+        scheme_name="SMRC",
+        scheme_version="2024.1",
+        scope="Front-line staff of regulated financial services firms",
+        valid_from=NOW - timedelta(days=1),
+        valid_until=NOW + timedelta(days=730),
+        revocation=StatusRef(REV_URL, 100 + n),
+        suspension=StatusRef(SUS_URL, 100 + n),
+        score=712,
+        theta=0.842,
+        email_salt="00112233445566778899aabbccddeeff",
+    )
+    return replace(facts, **overrides)
+
+
+@dataclass
+class IssuerEnv:
+    keystore: KeyStore
+    lists: dict = field(default_factory=dict)
+    bits: dict = field(default_factory=lambda: {"revocation": BitstringStatusList(),
+                                                 "suspension": BitstringStatusList()})
+
+    @property
+    def did(self) -> str:
+        return self.keystore.did
+
+    def facts(self, n: int = 1, **overrides) -> CertificateFacts:
+        return make_facts(self.did, n, **overrides)
+
+    def issue(self, suite: str = "eddsa-rdfc-2022", n: int = 1, **overrides) -> dict:
+        return issue_credential(self.facts(n, **overrides), self.keystore, cryptosuite=suite)
+
+    def publish_lists(self, suite: str = "eddsa-rdfc-2022") -> None:
+        for purpose, url in (("revocation", REV_URL), ("suspension", SUS_URL)):
+            cred = build_status_list_credential(
+                list_url=url, issuer=self.did, purpose=purpose, status_list=self.bits[purpose],
+                valid_from=NOW - timedelta(days=2))
+            self.lists[url] = sign(cred, self.keystore.active_key(), cryptosuite=suite)
+
+    def set_bit(self, purpose: str, index: int, value: bool = True) -> None:
+        self.bits[purpose].set(index, value)
+        self.publish_lists()
+
+    def resolver(self, url: str):
+        return self.lists.get(url)
+
+    def trust(self):
+        return self.keystore.trust_store()
+
+
+# ---------------------------------------------------------------- the independent verifier
+
+
+@dataclass
+class Vcv:
+    path: Path
+    workdir: Path
+
+    def write(self, name: str, doc: dict) -> Path:
+        p = self.workdir / name
+        p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+        return p
+
+    def verify(self, credential: dict, *, docs: list[dict] = (), trusted: str | None = None,
+               now: str | None = None, require_status: bool = True) -> tuple[int, dict]:
+        cred_path = self.write(f"cred-{os.urandom(4).hex()}.json", credential)
+        cmd = [str(self.path), "verify", str(cred_path)]
+        for i, d in enumerate(docs):
+            cmd += ["--doc", str(self.write(f"doc-{os.urandom(4).hex()}-{i}.json", d))]
+        if trusted:
+            cmd += ["--trusted-issuer", trusted]
+        if now:
+            cmd += ["--now", now]
+        if require_status:
+            cmd.append("--require-status")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        out = proc.stdout.strip().splitlines()
+        report = json.loads(out[-1]) if out else {}
+        return proc.returncode, report
