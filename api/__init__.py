@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from certs.keys import KeyStore
+from certs.service import CertificateError, IssuerSettings
 from item_bank.db import make_engine, make_session_factory
 from item_bank.delivery import DeliveryError
 
@@ -27,6 +29,12 @@ def _secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+def default_key_dir() -> Path:
+    """Signing keys live outside the repository and the database, private to this user."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(base) / "certamen" / "keys"
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(os.environ.get("CERTAMEN_INSTANCE", "instance")).resolve()))
     app.config.update(
@@ -41,6 +49,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.secret_key = app.config.get("SECRET_KEY") or _secret_key(Path(app.instance_path))
+
+    app.config.setdefault("PUBLIC_URL", os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"))
+    app.config.setdefault("ISSUER_NAME", os.environ.get("CERTAMEN_ISSUER_NAME", "Certamen Demo Certification Body"))
+    app.config.setdefault("CERTAMEN_KEY_DIR", os.environ.get("CERTAMEN_KEY_DIR") or str(default_key_dir()))
+    app.extensions["issuer"] = IssuerSettings(
+        public_url=app.config["PUBLIC_URL"],
+        name=app.config["ISSUER_NAME"],
+        keys=KeyStore(app.config["CERTAMEN_KEY_DIR"], host=app.config["PUBLIC_URL"]),
+    )
 
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
@@ -79,7 +96,8 @@ def _register_error_handlers(app: Flask) -> None:
     from flask import render_template
 
     @app.errorhandler(DeliveryError)
-    def _delivery_error(exc: DeliveryError):
+    @app.errorhandler(CertificateError)
+    def _delivery_error(exc: DeliveryError | CertificateError):
         if _wants_json():
             return jsonify(error=exc.message), exc.status
         return render_template("error.html", status=exc.status, message=exc.message), exc.status

@@ -8,7 +8,8 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from sqlalchemy import select
 
 from api.auth import check_csrf, csrf_token
-from api.services import session_factory, unit_of_work
+from api.services import check_may_start, issue_if_earned, session_factory, unit_of_work
+from certs.service import candidate_certificates
 from item_bank import delivery
 from item_bank.content import load_areas, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
@@ -90,6 +91,8 @@ def start(exam_id: str):
     if me is None:
         return redirect(url_for("learner.index"))
     with unit_of_work() as db:
+        if not delivery.running_session(db, candidate_id=me, exam_id=exam_id):
+            check_may_start(db, me, exam_id)
         row = delivery.start_session(db, candidate_id=me, exam_id=exam_id)
         return redirect(url_for("learner.sit", session_id=row.id))
 
@@ -126,8 +129,10 @@ def answer(session_id: str):
         abort(400, description="the answer form was malformed")
     outcome = delivery.submit_answer(session_factory(), session_id, seq=seq, item_ref=request.form.get("item_id", ""),
                                      choice=choice_index, actor=f"candidate:{_candidate_id() or 'link'}")
-    target = "learner.result" if outcome.finished else "learner.sit"
-    return redirect(url_for(target, session_id=session_id))
+    if outcome.finished:
+        issue_if_earned(session_id)
+        return redirect(url_for("learner.result", session_id=session_id))
+    return redirect(url_for("learner.sit", session_id=session_id))
 
 
 @bp.get("/sit/<session_id>/result")
@@ -135,7 +140,19 @@ def result(session_id: str):
     with unit_of_work() as db:
         _own_session(db, session_id)
         outcome = delivery.result(db, session_id)
-    return render_template("result.html", result=outcome)
+    certificate = issue_if_earned(session_id) if outcome.decision == "pass" else None
+    return render_template("result.html", result=outcome, certificate=certificate)
+
+
+@bp.get("/my/certificates")
+def my_certificates():
+    me = _candidate_id()
+    if me is None:
+        return redirect(url_for("learner.index"))
+    with unit_of_work() as db:
+        rows = candidate_certificates(db, me)
+        recert_exams = {e.id: e.recert_exam_id for e in db.execute(select(Exam)).scalars()}
+    return render_template("certificates.html", certificates=rows, recert_exams=recert_exams)
 
 
 @bp.get("/guides/<area>")

@@ -3,26 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request, url_for
+from flask import Blueprint, abort, jsonify, url_for
 from sqlalchemy import select
 
-from api.services import session_factory, unit_of_work
+from api.http import json_body
+from api.services import check_may_start, issue_if_earned, session_factory, unit_of_work
 from item_bank import delivery
 from item_bank.models import Exam, Response
 
 bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
-
-
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it."""
-    if not request.is_json:
-        abort(415, description="send a JSON body with 'Content-Type: application/json'")
-    body = request.get_json(silent=True)
-    if body is None:
-        abort(400, description="the request body is not valid JSON")
-    if not isinstance(body, dict):
-        abort(400, description="the request body must be a JSON object")
-    return body
 
 
 def _session_view(db, session_id: str) -> dict[str, Any]:
@@ -60,6 +49,8 @@ def start():
         abort(400, description="'organisation' must be a string")
     with unit_of_work() as db:
         candidate = delivery.register_candidate(db, name=body["name"], email=body["email"], organisation=organisation)
+        if not delivery.running_session(db, candidate_id=candidate.id, exam_id=body["exam_id"]):
+            check_may_start(db, candidate.id, body["exam_id"])
         row = delivery.start_session(db, candidate_id=candidate.id, exam_id=body["exam_id"])
         session_id = row.id
     with unit_of_work() as db:
@@ -77,6 +68,8 @@ def answer(session_id: str):
     body = json_body()
     outcome = delivery.submit_answer(session_factory(), session_id, seq=body.get("seq"),
                                      item_ref=body.get("item_id"), choice=body.get("choice"), actor="api")
+    if outcome.finished:
+        issue_if_earned(session_id)
     with unit_of_work() as db:
         view = _session_view(db, session_id)
     view["duplicate"] = outcome.duplicate
@@ -86,4 +79,13 @@ def answer(session_id: str):
 @bp.get("/sessions/<session_id>/result")
 def result(session_id: str):
     with unit_of_work() as db:
-        return jsonify(delivery.result(db, session_id).as_dict())
+        outcome = delivery.result(db, session_id).as_dict()
+    certificate = issue_if_earned(session_id) if outcome["passed"] else None
+    outcome["certificate"] = None if certificate is None else {
+        "id": certificate.id,
+        "valid_until": certificate.valid_until.date().isoformat(),
+        "credential_url": url_for("hr.certificate_json", cert_id=certificate.id),
+        "pdf_url": url_for("hr.certificate_pdf", cert_id=certificate.id),
+        "verify_url": url_for("hr.verify_certificate", cert_id=certificate.id),
+    }
+    return jsonify(outcome)

@@ -7,7 +7,10 @@ from typing import Iterator
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
+from certs.models import Certificate
+from certs.service import IssuerSettings, issue_for_session, renewable_certificate
 from item_bank.db import transaction
+from item_bank.models import Exam
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -18,3 +21,20 @@ def session_factory() -> sessionmaker[Session]:
 def unit_of_work() -> Iterator[Session]:
     with transaction(session_factory()) as db:
         yield db
+
+
+def issuer() -> IssuerSettings:
+    return current_app.extensions["issuer"]
+
+
+def issue_if_earned(session_id: str) -> Certificate | None:
+    """Called when a sitting ends (and again on the result page, in case that first try failed)."""
+    with unit_of_work() as db:
+        return issue_for_session(db, session_id, issuer())
+
+
+def check_may_start(db: Session, candidate_id: int, exam_id: str) -> None:
+    """A recertification exam is only open to holders inside their renewal window."""
+    exam = db.get(Exam, exam_id)
+    if exam is not None and exam.kind == "recertification":
+        renewable_certificate(db, candidate_id, exam)

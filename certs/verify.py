@@ -358,6 +358,7 @@ class _VerifiedList:
     valid_until: datetime | None
     purpose: str
     bits: BitstringStatusList
+    public_key: bytes  # the key the proof was checked with: a cache hit must be for that same key
 
 
 _LIST_CACHE: OrderedDict[tuple, _VerifiedList] = OrderedDict()
@@ -404,7 +405,7 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
             raise StatusListError(f"status list credential: {stop.reason}") from None
         bits = BitstringStatusList.decode(subject.get("encodedList"))
         entry = _VerifiedList(list_issuer, parts.verification_method, parts.created, vf, vu,
-                              purpose, bits)
+                              purpose, bits, _key.public_key)
         with _LIST_CACHE_LOCK:
             _LIST_CACHE[cache_key] = entry
             while len(_LIST_CACHE) > _LIST_CACHE_MAX:
@@ -415,6 +416,8 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
     key = trusted.key(entry.verification_method)
     if key is None:
         raise StatusListError("status list signing key is no longer trusted")
+    if key.public_key != entry.public_key:
+        raise StatusListError("status list was not signed by the trusted key of that id")
     if key.compromised_for(entry.created):
         raise StatusListError("status list was signed with a compromised key")
     if entry.valid_from is not None and entry.valid_from > now:

@@ -133,18 +133,22 @@ def register_candidate(db: Session, *, name: str, email: str, organisation: str 
     return candidate
 
 
-def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:
-    """Start an exam, or return the sitting already in progress (one active sitting per exam)."""
-    exam = db.get(Exam, exam_id)
-    if exam is None or not exam.is_active:
-        raise NotFound(f"no active exam {exam_id!r}")
-    running = db.execute(
+def running_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession | None:
+    return db.execute(
         select(ExamSession).where(
             ExamSession.candidate_id == candidate_id,
             ExamSession.exam_id == exam_id,
             ExamSession.state == "in_progress",
         )
     ).scalar_one_or_none()
+
+
+def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:
+    """Start an exam, or return the sitting already in progress (one active sitting per exam)."""
+    exam = db.get(Exam, exam_id)
+    if exam is None or not exam.is_active:
+        raise NotFound(f"no active exam {exam_id!r}")
+    running = running_session(db, candidate_id=candidate_id, exam_id=exam_id)
     if running is not None:
         return running
     params = active_parameter_set(db)

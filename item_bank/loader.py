@@ -119,6 +119,8 @@ def exam_fields(source: ExamSource) -> dict:
         grace_days=int(cert.get("grace_days", 30)),
         recert_exam_id=cert.get("recert_exam"),
         cryptosuite=str(cert.get("cryptosuite", "eddsa-rdfc-2022")),
+        certificate_info={k: str(cert[k]) for k in ("scheme_name", "scheme_version", "scope", "criteria", "code")
+                          if k in cert},
     )
 
 

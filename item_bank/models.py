@@ -109,6 +109,8 @@ class Exam(Base):
     grace_days: Mapped[int] = mapped_column(Integer, default=30)
     recert_exam_id: Mapped[Optional[str]] = mapped_column(String(80), nullable=True)
     cryptosuite: Mapped[str] = mapped_column(String(40), default="eddsa-rdfc-2022")
+    # What the certificate states (ISO/IEC 17024): scheme name and version, scope, criteria, code.
+    certificate_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -14,6 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # test helper modules
+
+from vcv_oracle import VCV, Vcv  # noqa: E402
 
 
 def free_port() -> int:
@@ -181,3 +185,26 @@ def role_token(app):
             return create_token(db, role, "test")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def vcv(tmp_path_factory) -> Vcv:
+    """The conformance oracle ../shared/vc-verifier/vcv (installs its npm packages on first use)."""
+    missing = None
+    if not VCV.exists():
+        missing = f"independent verifier not found at {VCV}"
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            missing = f"`{tool}` is not installed (needed by {VCV})"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    workdir = tmp_path_factory.mktemp("vcv")
+    probe = workdir / "probe.json"
+    probe.write_text("{}")
+    # The first call runs `npm ci` into ~/.cache/vc-verifier; give it time, once per session.
+    proc = subprocess.run([str(VCV), "verify", str(probe)], capture_output=True, text=True, timeout=600)
+    if proc.returncode not in (0, 1, 2) or not proc.stdout.strip():
+        pytest.fail(f"vcv does not run: exit {proc.returncode}\n{proc.stderr[-2000:]}")
+    return Vcv(VCV, workdir)

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from vcv_oracle import VCV, Vcv  # noqa: F401  (re-exported for the certs tests)
 from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, issue_credential
 from certs.keys import KeyStore
 from certs.signing import sign
 from certs.status_list import BitstringStatusList, build_status_list_credential
 
 REPO = Path(__file__).resolve().parents[2]
-VCV = REPO.parent / "shared" / "vc-verifier" / "vcv"
 HOST = "certs.example.test"
 REV_URL = f"https://{HOST}/status/revocation/1"
 SUS_URL = f"https://{HOST}/status/suspension/1"
@@ -88,29 +88,4 @@ class IssuerEnv:
 # ---------------------------------------------------------------- the independent verifier
 
 
-@dataclass
-class Vcv:
-    path: Path
-    workdir: Path
 
-    def write(self, name: str, doc: dict) -> Path:
-        p = self.workdir / name
-        p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
-        return p
-
-    def verify(self, credential: dict, *, docs: list[dict] = (), trusted: str | None = None,
-               now: str | None = None, require_status: bool = True) -> tuple[int, dict]:
-        cred_path = self.write(f"cred-{os.urandom(4).hex()}.json", credential)
-        cmd = [str(self.path), "verify", str(cred_path)]
-        for i, d in enumerate(docs):
-            cmd += ["--doc", str(self.write(f"doc-{os.urandom(4).hex()}-{i}.json", d))]
-        if trusted:
-            cmd += ["--trusted-issuer", trusted]
-        if now:
-            cmd += ["--now", now]
-        if require_status:
-            cmd.append("--require-status")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        out = proc.stdout.strip().splitlines()
-        report = json.loads(out[-1]) if out else {}
-        return proc.returncode, report

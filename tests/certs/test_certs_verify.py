@@ -312,3 +312,26 @@ def test_fuzz_wrong_types_anywhere(fuzz_env, suite, data):
         del target[path[-1]]
         if verify(cred2, trusted=env.trust(), status_resolver=env.resolver).valid:
             assert _same_signed_content(suite, cred2, json.loads(texts[suite])), path
+
+
+def test_a_cached_status_list_is_not_trusted_for_a_different_key_with_the_same_id(tmp_path):
+    """Two issuers whose keys share an id (e.g. `#k1`) must not share a verified status list."""
+    from certs.keys import KeyStore
+    from certs.signing import sign
+    from certs.status_list import BitstringStatusList, build_status_list_credential
+    from certs.verify import _verify_status_list
+    from datetime import datetime, timezone
+
+    from certs.status_list import StatusListError
+
+    first = KeyStore(tmp_path / "a", host="same.example")
+    second = KeyStore(tmp_path / "b", host="same.example")
+    url = "https://same.example/status/revocation"
+    signed = sign(build_status_list_credential(list_url=url, issuer=first.did, purpose="revocation",
+                                               status_list=BitstringStatusList()), first.active_key(),
+                  cryptosuite="eddsa-rdfc-2022")
+    now = datetime.now(timezone.utc)
+    _verify_status_list(url, signed, first.did, first.trust_store(), now)  # verified, and cached
+    second.active_key()
+    with pytest.raises(StatusListError):
+        _verify_status_list(url, signed, second.did, second.trust_store(), now)

@@ -1,0 +1,53 @@
+"""Stored certificates and policy changes (tables on the item bank's metadata)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from item_bank.db import Base
+from item_bank.models import Candidate, Exam, utcnow
+
+
+class Certificate(Base):
+    """One issued credential. Revocation and suspension are flags published through status lists."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # short public code
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
+    exam_id: Mapped[str] = mapped_column(ForeignKey("exams.id"), index=True)  # the certified (full) exam
+    exam_version: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[str] = mapped_column(ForeignKey("exam_sessions.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="initial")  # initial | renewal
+    previous_id: Mapped[Optional[str]] = mapped_column(ForeignKey("certificates.id"), nullable=True)
+    organisation: Mapped[Optional[str]] = mapped_column(String(200), nullable=True, index=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status_index: Mapped[int] = mapped_column(Integer, unique=True)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    suspended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_reason: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
+    superseded_by: Mapped[Optional[str]] = mapped_column(String(40), nullable=True)
+    cryptosuite: Mapped[str] = mapped_column(String(40))
+    verification_method: Mapped[str] = mapped_column(String(300))
+    credential: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    candidate: Mapped[Candidate] = relationship()
+    exam: Mapped[Exam] = relationship()
+
+
+class PolicyChange(Base):
+    """Everyone certified under an exam version below `min_exam_version` must recertify by `deadline`."""
+
+    __tablename__ = "policy_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[str] = mapped_column(ForeignKey("exams.id"), index=True)
+    min_exam_version: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,227 @@
+"""Certificates end to end: earned by passing, verified by the app and by the independent verifier,
+suspended/revoked through status lists, renewed by the recertification exam, listed for HR."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from certs.models import Certificate
+from certs.pdf import extract_credential_from_pdf
+from certs.service import status_of, verify_credential
+from item_bank.db import transaction
+from item_bank.models import Item
+
+FRONTLINE = "social-media-frontline"
+
+
+def sit(client, app, *, email="ada@example.com", exam=FRONTLINE, correct=True, organisation="Acme"):
+    r = client.post("/api/v1/sessions", json={"name": "Ada Lovelace", "email": email, "exam_id": exam,
+                                             "organisation": organisation})
+    assert r.status_code == 201, r.get_json()
+    view = r.get_json()
+    while view["state"] == "in_progress":
+        item = view["item"]
+        with transaction(app.extensions["db_factory"]) as db:
+            key = db.execute(select(Item.key_index).where(Item.external_id == item["item_id"],
+                                                          Item.is_current.is_(True))).scalar_one()
+        choice = key if correct else (key + 1) % 4
+        view = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
+                           json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice}).get_json()
+    return client.get(f"/api/v1/sessions/{view['session_id']}/result").get_json()
+
+
+def published(client):
+    """What an outside verifier fetches: the issuer's DID document and both status lists."""
+    return [client.get("/.well-known/did.json").get_json(),
+            client.get("/status/revocation").get_json(),
+            client.get("/status/suspension").get_json()]
+
+
+def credential_of(client, result):
+    return client.get(result["certificate"]["credential_url"]).get_json()
+
+
+def test_a_pass_earns_a_credential_that_both_verifiers_accept(client, app, vcv):
+    result = sit(client, app)
+    assert result["passed"] and result["certificate"]["id"]
+    credential = credential_of(client, result)
+    assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    assert "ada@example.com" not in json.dumps(credential), "the e-mail is only stored hashed"
+    assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+
+    verdict = client.post("/api/v1/verify", json=credential).get_json()
+    assert verdict["status"] == "valid" and verdict["summary"]["learner_name"] == "Ada Lovelace"
+
+    issuer = credential["issuer"]["id"]
+    code, report = vcv.verify(credential, docs=published(client), trusted=issuer)
+    assert code == 0 and report["verified"] is True, report
+    code, report = vcv.verify(credential, docs=published(client), trusted="did:web:someone-else.example")
+    assert code == 1
+
+
+def test_manager_exam_credentials_use_jcs_and_verify_independently(client, app, vcv):
+    result = sit(client, app, exam="social-media-manager", email="mgr@example.com")
+    credential = credential_of(client, result)
+    assert credential["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+    assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "valid"
+    code, report = vcv.verify(credential, docs=published(client), trusted=credential["issuer"]["id"])
+    assert code == 0, report
+
+
+def test_a_fail_earns_nothing(client, app):
+    result = sit(client, app, email="weak@example.com", correct=False)
+    assert result["passed"] is False and result["certificate"] is None
+
+
+def test_revocation_and_suspension_reach_both_verifiers(client, app, role_token, vcv):
+    credential = credential_of(client, sit(client, app))
+    cert_id = credential["id"].rsplit("/", 1)[-1]
+    admin = {"Authorization": f"Bearer {role_token('admin')}"}
+    url = f"/api/v1/admin/certificates/{cert_id}"
+    assert client.post(f"{url}/suspend", json={}, headers=admin).status_code == 400  # a reason is required
+    assert client.post(f"{url}/suspend", json={"reason": "investigation"},
+                       headers={"Authorization": f"Bearer {role_token('hr')}"}).status_code == 403
+
+    r = client.post(f"{url}/suspend", json={"reason": "under investigation"}, headers=admin)
+    assert r.status_code == 200 and r.get_json()["status"] == "suspended"
+    assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "suspended"
+    code, _ = vcv.verify(credential, docs=published(client), trusted=credential["issuer"]["id"])
+    assert code == 1
+
+    assert client.post(f"{url}/reinstate", json={"reason": "cleared"}, headers=admin).status_code == 200
+    assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "valid"
+
+    assert client.post(f"{url}/revoke", json={"reason": "cheating proven"}, headers=admin).status_code == 200
+    verdict = client.post("/api/v1/verify", json=credential).get_json()
+    assert verdict["status"] == "revoked" and verdict["revokedAt"]
+    code, report = vcv.verify(credential, docs=published(client), trusted=credential["issuer"]["id"])
+    assert code == 1 and report["verified"] is False
+    again = client.post(f"{url}/reinstate", json={"reason": "oops"}, headers=admin)
+    assert again.status_code == 409 and "final" in again.get_json()["error"]
+
+
+def test_tampered_forged_and_malformed_input(client, app):
+    credential = credential_of(client, sit(client, app))
+    tampered = json.loads(json.dumps(credential))
+    tampered["credentialSubject"]["name"] = "Mallory"
+    assert client.post("/api/v1/verify", json=tampered).get_json()["status"] == "signature_invalid"
+    later = json.loads(json.dumps(credential))
+    later["validUntil"] = "2099-01-01T00:00:00Z"
+    assert client.post("/api/v1/verify", json=later).get_json()["status"] == "signature_invalid"
+
+    r = client.post("/api/v1/verify", data="{not json", content_type="application/json")
+    assert r.status_code == 200 and r.get_json()["status"] == "not_a_credential"
+    assert client.post("/api/v1/verify", json={"hello": "world"}).get_json()["status"] == "not_a_credential"
+    huge = {"padding": "x" * 400_000}
+    assert client.post("/api/v1/verify", json=huge).status_code in (400, 413)
+    r = client.post("/api/v1/verify", data={"file": (io.BytesIO(b"%PDF-1.4 truncated"), "c.pdf")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400
+
+
+def test_the_pdf_alone_verifies(client, app):
+    result = sit(client, app)
+    pdf = client.get(result["certificate"]["pdf_url"])
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert extract_credential_from_pdf(pdf.data) == credential_of(client, result)
+    r = client.post("/api/v1/verify", data={"file": (io.BytesIO(pdf.data), "certificate.pdf")},
+                    content_type="multipart/form-data")
+    assert r.get_json()["status"] == "valid"
+    page = client.post("/verify", data={"file": (io.BytesIO(pdf.data), "certificate.pdf")},
+                       content_type="multipart/form-data")
+    assert page.status_code == 200 and b"Valid certificate" in page.data and b"Ada Lovelace" in page.data
+    qr_target = client.get(result["certificate"]["verify_url"])
+    assert qr_target.status_code == 200 and b'data-status="valid"' in qr_target.data
+
+
+def test_expiry_and_key_rotation(client, app):
+    credential = credential_of(client, sit(client, app))
+    settings = app.extensions["issuer"]
+    with transaction(app.extensions["db_factory"]) as db:
+        later = datetime.now(timezone.utc) + timedelta(days=400)
+        assert verify_credential(db, credential, settings, now=later).status.value == "expired"
+    old_kid = settings.keys.active_key().kid
+    settings.keys.rotate()
+    assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "valid"  # retired still verifies
+    settings.keys.mark_compromised(old_kid)
+    assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "compromised_key"
+
+
+def _age_certificate(app, cert_id: str, expires_in_days: int) -> None:
+    with transaction(app.extensions["db_factory"]) as db:
+        cert = db.get(Certificate, cert_id)
+        cert.valid_until = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
+
+
+def test_recertification_renews_from_the_old_expiry(client, app):
+    first = sit(client, app)["certificate"]
+    refused = client.post("/api/v1/sessions", json={"name": "Ada Lovelace", "email": "ada@example.com",
+                                                   "exam_id": "social-media-recert"})
+    assert refused.status_code == 409 and "window opens" in refused.get_json()["error"]
+    nobody = client.post("/api/v1/sessions", json={"name": "Bo", "email": "bo@example.com",
+                                                  "exam_id": "social-media-recert"})
+    assert nobody.status_code == 409 and "take the full exam" in nobody.get_json()["error"]
+
+    _age_certificate(app, first["id"], expires_in_days=20)
+    with transaction(app.extensions["db_factory"]) as db:
+        old_expiry = db.get(Certificate, first["id"]).valid_until
+    renewal = sit(client, app, exam="social-media-recert")["certificate"]
+    assert renewal["id"] != first["id"]
+    with transaction(app.extensions["db_factory"]) as db:
+        new, old = db.get(Certificate, renewal["id"]), db.get(Certificate, first["id"])
+        assert new.kind == "renewal" and new.previous_id == old.id and old.superseded_by == new.id
+        assert new.exam_id == FRONTLINE  # the renewal certifies the full exam's scheme
+        expected = old_expiry.replace(tzinfo=timezone.utc)
+        assert new.valid_until.replace(tzinfo=timezone.utc).date() == expected.replace(year=expected.year + 1).date()
+        assert status_of(db, new).status == "active"
+    renewed = credential_of(client, {"certificate": renewal})
+    assert client.post("/api/v1/verify", json=renewed).get_json()["summary"]["previous_credential_id"].endswith(first["id"])
+
+
+def test_lapsed_past_grace_must_sit_the_full_exam(client, app):
+    first = sit(client, app)["certificate"]
+    _age_certificate(app, first["id"], expires_in_days=-31)
+    r = client.post("/api/v1/sessions", json={"name": "Ada Lovelace", "email": "ada@example.com",
+                                             "exam_id": "social-media-recert"})
+    assert r.status_code == 409 and "grace period is over" in r.get_json()["error"]
+
+
+def test_policy_change_forces_earlier_recertification(client, app, role_token):
+    first = sit(client, app)["certificate"]
+    admin = {"Authorization": f"Bearer {role_token('admin')}"}
+    deadline = (datetime.now(timezone.utc) + timedelta(days=10)).date().isoformat()
+    r = client.post("/api/v1/admin/policy-changes", json={"exam_id": FRONTLINE, "min_exam_version": 2,
+                                                         "deadline": deadline, "reason": "new AI guidance"},
+                    headers=admin)
+    assert r.status_code == 201
+    with transaction(app.extensions["db_factory"]) as db:
+        decision = status_of(db, db.get(Certificate, first["id"]))
+        assert decision.effective_expiry.date().isoformat() == deadline
+        assert decision.status == "expiring_soon" and decision.renewal_allowed
+
+
+def test_hr_roster_groups_and_csv(client, app, role_token):
+    sit(client, app, email="a@example.com", organisation="Acme")
+    soon = sit(client, app, email="b@example.com", organisation="Acme")["certificate"]
+    sit(client, app, email="c@example.com", organisation="Other")
+    _age_certificate(app, soon["id"], expires_in_days=10)
+    assert client.get("/api/v1/hr/roster").status_code == 401
+    hr = {"Authorization": f"Bearer {role_token('hr')}"}
+    body = client.get("/api/v1/hr/roster?organisation=Acme&within=30", headers=hr).get_json()
+    assert body["counts"] == {"valid": 1, "expiring": 1, "lapsed": 0, "withdrawn": 0}
+    assert body["expiring"][0]["certificate_id"] == soon["id"]
+    r = client.get("/api/v1/hr/roster?organisation=Acme&format=csv", headers=hr)
+    rows = list(csv.DictReader(io.StringIO(r.data.decode())))
+    assert r.mimetype == "text/csv" and {row["email"] for row in rows} == {"a@example.com", "b@example.com"}
+    assert client.get("/api/v1/hr/roster?within=-3", headers=hr).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/certificates/NOPE.json", "/certificates/NOPE.pdf", "/verify/NOPE",
+                                  "/status/banana"])
+def test_unknown_things_are_404(client, path):
+    assert client.get(path).status_code == 404
