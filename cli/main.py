@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -185,6 +186,97 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
         raise CommandError("audit trail verification failed", code=1)
 
 
+def _issuer_settings():
+    from api import default_key_dir
+    from certs.keys import KeyStore
+    from certs.service import IssuerSettings
+
+    public = os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    keys = KeyStore(os.environ.get("CERTAMEN_KEY_DIR") or default_key_dir(), host=public)
+    return IssuerSettings(public_url=public, name=os.environ.get("CERTAMEN_ISSUER_NAME", ""), keys=keys)
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    """Offline: trust comes from a DID document (or the local key store), status from list files."""
+    from certs.keys import TrustStore
+    from certs.pdf import PdfCredentialError, extract_credential_from_pdf
+    from certs.verify import verify
+
+    data = Path(args.file).read_bytes()
+    if data[:5] == b"%PDF-":
+        try:
+            credential: Any = extract_credential_from_pdf(data)
+        except PdfCredentialError as exc:
+            raise CommandError(f"{args.file}: {exc}", code=2) from None
+    else:
+        credential = data
+    if args.did_doc:
+        trusted = TrustStore()
+        for path in args.did_doc:
+            trusted.add_did_document(json.loads(Path(path).read_text()))
+    else:
+        trusted = _issuer_settings().keys.trust_store()
+    lists = {}
+    for path in args.status_list or []:
+        doc = json.loads(Path(path).read_text())
+        lists[doc.get("id")] = doc
+    verdict = verify(credential, trusted=trusted, status_resolver=lists.get,
+                     require_status=args.require_status).to_dict()
+
+    def text(v: dict) -> str:
+        lines = [f"{v['status'].upper()}: {v['reason']}"]
+        lines += [f"  {'ok ' if c['ok'] else ('-- ' if c['ok'] is None else 'NO ')} {c['text']}" for c in v["checks"]]
+        lines += [f"  note: {n}" for n in v["notes"]]
+        return "\n".join(lines)
+
+    _emit(args, verdict, text)
+    if verdict["status"] != "valid":
+        raise CommandError("not valid", code=1)
+
+
+def cmd_cert_list(args: argparse.Namespace) -> None:
+    from certs.service import roster
+
+    with transaction(_factory()) as db:
+        rows = roster(db, args.organisation, within_days=args.within)
+    _emit(args, rows, lambda rs: "\n".join(
+        f"{r['certificate_id']}  {r['status']:<13} until {r['valid_until']}  {r['name']} <{r['email']}>  {r['exam']}"
+        for r in rs) or "no certificates")
+
+
+def cmd_cert_status(args: argparse.Namespace) -> None:
+    from certs.service import change_status
+
+    with transaction(_factory()) as db:
+        cert = change_status(db, args.certificate, args.action, reason=args.reason, actor=f"cli:{args.by}")
+        print(f"certificate {cert.id}: {args.action} recorded ({args.reason})")
+
+
+def cmd_cert_policy_change(args: argparse.Namespace) -> None:
+    from datetime import datetime
+
+    from certs.service import add_policy_change
+
+    deadline = datetime.fromisoformat(args.deadline)
+    with transaction(_factory()) as db:
+        add_policy_change(db, args.exam, args.min_version, deadline, args.reason, actor=f"cli:{args.by}")
+    print(f"holders of {args.exam} certificates from exam versions below {args.min_version} "
+          f"must recertify by {args.deadline}")
+
+
+def cmd_keys(args: argparse.Namespace) -> None:
+    keys = _issuer_settings().keys
+    if args.keys_command == "rotate":
+        new = keys.rotate()
+        print(f"new active key {new.verification_method}; the previous one is retired (still verifies)")
+    elif args.keys_command == "compromise":
+        info = keys.mark_compromised(args.kid)
+        print(f"key {info.kid} marked compromised: credentials it signed no longer verify")
+    else:
+        keys.active_key()
+        print(json.dumps(keys.did_document(), indent=2))
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from api import create_app
 
@@ -262,6 +354,41 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_audit_verify)
 
+    ver = sub.add_parser("verify", help="verify a certificate (JSON or PDF) offline; exit 0 only when valid")
+    ver.add_argument("file")
+    ver.add_argument("--did-doc", action="append", help="the issuer's DID document (default: the local key store)")
+    ver.add_argument("--status-list", action="append", help="a status list credential file (repeatable)")
+    ver.add_argument("--require-status", action="store_true", help="fail when a status list is not given")
+    ver.add_argument("--json", action="store_true")
+    ver.set_defaults(func=cmd_verify)
+
+    cert = sub.add_parser("cert", help="issued certificates").add_subparsers(dest="cert_command", required=True)
+    clist = cert.add_parser("list", help="certificates with their status")
+    clist.add_argument("--organisation")
+    clist.add_argument("--within", type=int, default=30, help="days counted as 'expiring'")
+    clist.add_argument("--json", action="store_true")
+    clist.set_defaults(func=cmd_cert_list)
+    for action in ("suspend", "reinstate", "revoke"):
+        act = cert.add_parser(action, help=f"{action} a certificate (recorded in the audit trail)")
+        act.add_argument("certificate")
+        act.add_argument("--reason", required=True)
+        act.add_argument("--by", required=True)
+        act.set_defaults(func=cmd_cert_status, action=action)
+    change = cert.add_parser("policy-change", help="require holders of older exam versions to recertify by a date")
+    change.add_argument("--exam", required=True)
+    change.add_argument("--min-version", type=int, required=True)
+    change.add_argument("--deadline", required=True, help="ISO date")
+    change.add_argument("--reason", default="")
+    change.add_argument("--by", required=True)
+    change.set_defaults(func=cmd_cert_policy_change)
+
+    keys = sub.add_parser("keys", help="issuer signing keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("show", help="print the issuer's DID document").set_defaults(func=cmd_keys)
+    keys.add_parser("rotate", help="new signing key; the old one keeps verifying").set_defaults(func=cmd_keys)
+    comp = keys.add_parser("compromise", help="withdraw a key: its credentials stop verifying")
+    comp.add_argument("kid")
+    comp.set_defaults(func=cmd_keys)
+
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -273,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from item_bank.content import ContentError
     from item_bank.delivery import DeliveryError
+    from certs.keys import KeyStoreError
+    from certs.service import CertificateError
     from item_bank.qti import QTIError
 
     try:
@@ -285,9 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    except DeliveryError as exc:
+    except (DeliveryError, CertificateError) as exc:
         print(f"certamen: {exc.message}", file=sys.stderr)
         return 1
+    except (KeyStoreError, OSError) as exc:
+        print(f"certamen: {exc}", file=sys.stderr)
+        return 2
     except (LookupError, ValueError) as exc:
         print(f"certamen: {exc}", file=sys.stderr)
         return 1

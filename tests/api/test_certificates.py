@@ -225,3 +225,35 @@ def test_hr_roster_groups_and_csv(client, app, role_token):
                                   "/status/banana"])
 def test_unknown_things_are_404(client, path):
     assert client.get(path).status_code == 404
+
+
+def test_offline_cli_verify_of_json_and_pdf(client, app, tmp_path):
+    import subprocess
+    import sys
+
+    result = sit(client, app)
+    files = {}
+    for name, doc in zip(("did.json", "revocation.json", "suspension.json"), published(client)):
+        files[name] = tmp_path / name
+        files[name].write_text(json.dumps(doc))
+    credential = tmp_path / "credential.json"
+    credential.write_bytes(client.get(result["certificate"]["credential_url"]).data)
+    pdf = tmp_path / "certificate.pdf"
+    pdf.write_bytes(client.get(result["certificate"]["pdf_url"]).data)
+
+    def cli(path, *extra):
+        args = [sys.executable, "-m", "cli.main", "verify", str(path), "--did-doc", str(files["did.json"]), *extra]
+        return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+    lists = ["--status-list", str(files["revocation.json"]), "--status-list", str(files["suspension.json"])]
+    ok = cli(credential, *lists, "--require-status")
+    assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stdout + ok.stderr
+    assert cli(pdf, *lists).returncode == 0
+    assert cli(credential, "--require-status").returncode == 1  # status lists not given
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(credential.read_text().replace("Ada Lovelace", "Ada Lovelacf"))
+    bad = cli(tampered, *lists)
+    assert bad.returncode == 1 and "SIGNATURE_INVALID" in bad.stdout
+    not_pdf = tmp_path / "empty.pdf"
+    not_pdf.write_bytes(b"%PDF-1.7\n%%EOF")
+    assert cli(not_pdf).returncode == 2
