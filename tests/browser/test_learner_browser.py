@@ -90,7 +90,34 @@ def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server,
     assert page.locator("ul.areas li").count() >= 5
     page.screenshot(path=str(ARTIFACTS / "phone-result.png"), full_page=True)
     assert 15 <= answered <= 40
+    assert "valid until" in page.locator(".verdict").inner_text()
+
+    page.click("text=My certificates")
+    page.screenshot(path=str(ARTIFACTS / "phone-certificates.png"), full_page=True)
+    assert page.locator("ul.certs li").count() == 1
+    page.click("ul.certs >> text=Verify")
+    assert page.locator("[data-status=valid]").count() == 1
+    assert "Grace Hopper" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "phone-verified.png"), full_page=True)
+    pdf_url = page.locator("text=Download the certificate PDF").get_attribute("href")
+    pdf = page.request.get(live_server + pdf_url)
+    pdf_bytes = pdf.body()
+    assert pdf.ok and pdf_bytes.startswith(b"%PDF")
     context.close()
+
+    # HR, on a desktop: upload the PDF on the public verification page.
+    hr = browser.new_page(viewport={"width": 1280, "height": 900})
+    pdf_file = ARTIFACTS / "certificate.pdf"
+    pdf_file.write_bytes(pdf_bytes)
+    hr.goto(live_server + "/verify")
+    hr.set_input_files("input[name=file]", str(pdf_file))
+    hr.click("button.primary")
+    assert hr.locator("[data-status=valid]").count() == 1
+    hr.screenshot(path=str(ARTIFACTS / "hr-verify-pdf.png"), full_page=True)
+    hr.goto(live_server + "/verify")
+    hr.fill("textarea[name=credential]", '{"@context": ["https://www.w3.org/ns/credentials/v2"], "type": "nothing"}')
+    hr.click("button.primary")
+    assert hr.locator("[data-status=not_a_credential]").count() == 1
 
 
 def test_submitting_without_choice_shows_a_message(app, live_server, browser):
