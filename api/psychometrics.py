@@ -1,11 +1,14 @@
 """Psychometrician routes: the bank with its parameters. Never reachable without the role."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, Response, abort, g, jsonify, render_template, url_for
 from sqlalchemy import select
 
 from api.auth import require_role
+from api.http import json_body
 from api.services import unit_of_work
+from calibration import CalibrationInputError
+from calibration.runs import CalibrationRun, RunError, calibrate, publish, responses_from_database, rollback
 from item_bank.models import Item, ItemParameter, ParameterSet
 
 bp = Blueprint("psychometrics", __name__, url_prefix="/api/v1/psychometrics")
@@ -40,3 +43,94 @@ def parameter_set_items(set_id: int):
              "se_a": p.se_a, "se_b": p.se_b}
             for ext, ver, area, p in rows
         ])
+
+
+def _run_summary(run: CalibrationRun) -> dict:
+    return {"id": run.id, "created_at": run.created_at.isoformat(), "created_by": run.created_by,
+            "source": run.source, "model": run.model, "exam_id": run.exam_id, "status": run.status,
+            "persons": run.n_persons, "responses": run.n_responses, "converged": run.result.get("converged"),
+            "log_likelihood": run.result.get("log_likelihood"), "linking": run.linking,
+            "parameter_set_id": run.parameter_set_id, "proposals": run.proposals, "notes": run.notes,
+            "report_url": url_for("psychometrics.run_report", run_id=run.id),
+            "report_pdf_url": url_for("psychometrics.run_report_pdf", run_id=run.id)}
+
+
+def _run(db, run_id: int) -> CalibrationRun:
+    run = db.get(CalibrationRun, run_id)
+    if run is None:
+        abort(404, description=f"no calibration run {run_id}")
+    return run
+
+
+@bp.get("/runs")
+@require_role("psychometrician")
+def runs():
+    with unit_of_work() as db:
+        rows = db.execute(select(CalibrationRun).order_by(CalibrationRun.id.desc())).scalars().all()
+        return jsonify(runs=[_run_summary(r) for r in rows])
+
+
+@bp.post("/runs")
+@require_role("psychometrician")
+def new_run():
+    """Calibrate from the completed sittings (of one exam, or all)."""
+    body = json_body()
+    model = body.get("model", "2PL")
+    exam_id = body.get("exam_id")
+    if not isinstance(model, str) or (exam_id is not None and not isinstance(exam_id, str)):
+        abort(400, description="'model' and 'exam_id' must be strings")
+    with unit_of_work() as db:
+        try:
+            run = calibrate(db, responses_from_database(db, exam_id), model=model, source=f"exam:{exam_id or 'all'}",
+                            actor=g.actor, exam_id=exam_id, pretest=bool(body.get("pretest", False)))
+        except (RunError, CalibrationInputError) as exc:
+            abort(409, description=str(exc))
+        return jsonify(_run_summary(run)), 201
+
+
+@bp.get("/runs/<int:run_id>")
+@require_role("psychometrician")
+def run_detail(run_id: int):
+    with unit_of_work() as db:
+        run = _run(db, run_id)
+        return jsonify({**_run_summary(run), "parameters": run.parameters, "result": run.result})
+
+
+@bp.get("/runs/<int:run_id>/report")
+@require_role("psychometrician")
+def run_report(run_id: int):
+    with unit_of_work() as db:
+        run = _run(db, run_id)
+        return render_template("calibration_report.html", run=run, report_html=run.report_html)
+
+
+@bp.get("/runs/<int:run_id>/report.pdf")
+@require_role("psychometrician")
+def run_report_pdf(run_id: int):
+    with unit_of_work() as db:
+        run = _run(db, run_id)
+        return Response(run.report_pdf, mimetype="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="calibration-run-{run.id}.pdf"'})
+
+
+@bp.post("/runs/<int:run_id>/publish")
+@require_role("psychometrician")
+def run_publish(run_id: int):
+    body = json_body()
+    with unit_of_work() as db:
+        try:
+            new = publish(db, run_id, actor=g.actor, promote=bool(body.get("promote", False)))
+        except RunError as exc:
+            abort(409, description=str(exc))
+        return jsonify(parameter_set_id=new.id, label=new.label)
+
+
+@bp.post("/rollback")
+@require_role("psychometrician")
+def parameters_rollback():
+    with unit_of_work() as db:
+        try:
+            back = rollback(db, actor=g.actor)
+        except RunError as exc:
+            abort(409, description=str(exc))
+        return jsonify(parameter_set_id=back.id, label=back.label)

@@ -216,7 +216,11 @@ def finalize(data, name, mdl, state, free, is_fixed, n_cat, quad, design, prior_
     if se_method != "none":
         info, used, idx = observed_information(design, mdl, state.params, free, quad, state.mu,
                                                state.sigma, prior_map, shared_a, a_prior, se_method)
-        if info.size:
+        if info.size and not np.all(np.isfinite(info)):
+            issues.append(CalibrationIssue(
+                "information_not_finite",
+                "the observed information could not be computed (non-finite values); no standard errors"))
+        elif info.size:
             ev = np.linalg.eigvalsh(info)
             if ev[0] <= 1e-10 * max(ev[-1], 1e-300):
                 issues.append(CalibrationIssue(

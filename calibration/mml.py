@@ -535,7 +535,8 @@ def observed_information(design: Design, model, params, free, quad: Quadrature, 
     TT = T.T.tocsr()
     P, dP, d2P = model.derivs(params, theta, second=(method == "louis"))
     with np.errstate(divide="ignore", invalid="ignore"):
-        invP = np.where(P > 0, 1.0 / P, 0.0)
+        # Probabilities below 1e-12 carry no usable information and would overflow 1/P.
+        invP = np.where(P > 1e-12, 1.0 / np.maximum(P, 1e-12), 0.0)
     s_tab = dP * invP[:, :, None, :]                                        # (J, K, p, Q)
     logp = log_probs(model, params, theta)
     info = np.zeros((n_free, n_free))

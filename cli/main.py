@@ -186,6 +186,75 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
         raise CommandError("audit trail verification failed", code=1)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from sqlalchemy import inspect
+
+    from calibration import fit, read_responses
+    from calibration.runs import calibrate, responses_from_database
+
+    if bool(args.responses) == bool(args.exam):
+        raise CommandError("give either --responses FILE or --exam ID")
+    model = "GRM" if args.model == "graded" else args.model
+    engine = make_engine(database_url())
+    database_ready = inspect(engine).has_table("calibration_runs")
+    run_id = None
+    if args.responses:
+        responses = read_responses(args.responses)
+        if database_ready and model != "GRM":  # the bank's exams are dichotomous: graded fits are not stored
+            with transaction(make_session_factory(engine)) as db:
+                run = calibrate(db, responses, model=model, source=f"file:{Path(args.responses).name}",
+                                actor="cli:calibrate", pretest=args.pretest)
+                run_id, payload = run.id, run.result
+        else:
+            payload = fit(responses, model=model).to_dict()
+            payload["not_stored"] = ("graded fits are not stored: the bank's exams are dichotomous"
+                                     if database_ready else "no initialised database")
+    else:
+        if not database_ready:
+            raise CommandError("the database is not initialised (run `certamen init`)")
+        with transaction(make_session_factory(engine)) as db:
+            responses = responses_from_database(db, args.exam)
+            run = calibrate(db, responses, model=model, source=f"exam:{args.exam}", actor="cli:calibrate",
+                            exam_id=args.exam, pretest=args.pretest)
+            run_id, payload = run.id, run.result
+            payload = {**payload, "linking": run.linking, "proposals": run.proposals}
+    payload = {"run_id": run_id, **payload}
+    if args.out:
+        Path(args.out).write_text(json.dumps(payload, indent=2))
+
+    def text(r: dict) -> str:
+        head = (f"{r.get('model', args.model)}: log-likelihood {r['log_likelihood']:.3f}, {r['iterations']} iterations, "
+                f"{'converged' if r['converged'] else 'NOT converged'}"
+                + (f"; stored as calibration run {r['run_id']}" if r["run_id"] else f"; not stored ({r.get('not_stored')})"))
+        rows = [f"  {i['id']:<12} a={i['a']:.3f} (se {i.get('se_a') or float('nan'):.3f})  "
+                f"b={i['b'] if isinstance(i['b'], list) else round(i['b'], 3)}" + (f"  c={i['c']:.3f}" if "c" in i else "")
+                for i in r["items"]]
+        warnings = [f"  warning: {w['message'] if isinstance(w, dict) else w}" for w in r.get("warnings", [])]
+        return "\n".join([head, *rows, *warnings])
+
+    _emit(args, payload, text)
+
+
+def cmd_calibration(args: argparse.Namespace) -> None:
+    from calibration.runs import CalibrationRun, publish, rollback
+
+    with transaction(_factory()) as db:
+        if args.calibration_command == "list":
+            runs = [{"id": r.id, "created_at": r.created_at, "source": r.source, "model": r.model,
+                     "status": r.status, "persons": r.n_persons, "converged": r.result.get("converged"),
+                     "parameter_set": r.parameter_set_id, "proposals": r.proposals}
+                    for r in db.execute(select(CalibrationRun).order_by(CalibrationRun.id)).scalars()]
+            _emit(args, runs, lambda rs: "\n".join(
+                f"run {r['id']:>3}  {r['status']:<9} {r['model']:<4} {r['persons']:>7} persons  {r['source']}"
+                for r in rs) or "no calibration runs")
+        elif args.calibration_command == "publish":
+            new = publish(db, args.run, actor=f"cli:{args.by}", promote=args.promote)
+            print(f"parameter set {new.id} is now active ({new.label})")
+        else:
+            back = rollback(db, actor=f"cli:{args.by}")
+            print(f"rolled back: parameter set {back.id} is active again ({back.label})")
+
+
 def _issuer_settings():
     from api import default_key_dir
     from certs.keys import KeyStore
@@ -363,6 +432,30 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_audit_verify)
 
+    cal = sub.add_parser("calibrate", help="estimate item parameters from responses (a file or the database)")
+    cal.add_argument("--responses", help="wide CSV (header = item ids) or long CSV (person,item,score), or Parquet")
+    cal.add_argument("--exam", help="use the completed sittings of this exam")
+    cal.add_argument("--model", default="2PL", choices=["1PL", "Rasch", "2PL", "3PL", "graded"])
+    cal.add_argument("--pretest", action="store_true",
+                     help="hold published items fixed so pretest items land on the bank scale")
+    cal.add_argument("--out", help="also write the JSON result here")
+    cal.add_argument("--json", action="store_true")
+    cal.set_defaults(func=cmd_calibrate)
+
+    runs = sub.add_parser("calibration", help="calibration runs").add_subparsers(dest="calibration_command",
+                                                                                 required=True)
+    rl = runs.add_parser("list", help="stored runs")
+    rl.add_argument("--json", action="store_true")
+    rl.set_defaults(func=cmd_calibration)
+    rp = runs.add_parser("publish", help="make a run's parameters the active version (atomically)")
+    rp.add_argument("run", type=int)
+    rp.add_argument("--promote", action="store_true", help="also make its proposed pretest items operational")
+    rp.add_argument("--by", required=True)
+    rp.set_defaults(func=cmd_calibration)
+    rb = runs.add_parser("rollback", help="re-activate the previous parameter version")
+    rb.add_argument("--by", required=True)
+    rb.set_defaults(func=cmd_calibration)
+
     ver = sub.add_parser("verify", help="verify a certificate (JSON or PDF) offline; exit 0 only when valid")
     ver.add_argument("file")
     ver.add_argument("--did-doc", action="append", help="the issuer's DID document (default: the local key store)")
@@ -411,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from item_bank.content import ContentError
     from item_bank.delivery import DeliveryError
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from certs.keys import KeyStoreError
     from certs.service import CertificateError
     from item_bank.qti import QTIError
@@ -427,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (DeliveryError, CertificateError) as exc:
         print(f"certamen: {exc.message}", file=sys.stderr)
+        return 1
+    except (OperationalError, ProgrammingError) as exc:
+        print(f"certamen: the database is not ready ({exc.orig}); run `certamen init` or `certamen db upgrade`",
+              file=sys.stderr)
         return 1
     except (KeyStoreError, OSError) as exc:
         print(f"certamen: {exc}", file=sys.stderr)

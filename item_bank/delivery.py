@@ -154,14 +154,17 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
     params = active_parameter_set(db)
     if params is None:
         raise Conflict("the item bank has no published parameters yet")
+    seed = secrets.randbelow(2**31 - 1)
+    snapshot = {**session_config(exam), **pinned_parameters(db, exam, params.id)}
+    snapshot["pretest_plan"] = _seed_pretest_items(db, exam, seed)
     row = ExamSession(
         id=secrets.token_urlsafe(18),
         candidate_id=candidate_id,
         exam_id=exam.id,
         exam_version=exam.version,
         parameter_set_id=params.id,
-        seed=secrets.randbelow(2**31 - 1),
-        cat_config={**session_config(exam), **pinned_parameters(db, exam, params.id)},
+        seed=seed,
+        cat_config=snapshot,
         state="in_progress",
     )
     try:
@@ -180,6 +183,33 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
     audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
                  data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
     return row
+
+
+def _seed_pretest_items(db: Session, exam: Exam, seed: int) -> dict[str, int]:
+    """Unscored pretest items (`pretest_max` of them) for this sitting, at random positions before
+    the exam can stop.
+
+    They gather the responses that calibrate them onto the bank scale; the learner cannot tell
+    them apart and they never count towards the result.
+    """
+    rate = float(exam.cat_config.get("pretest_rate", 0.0))
+    most = int(exam.cat_config.get("pretest_max", 0))
+    first_possible_stop = int(exam.cat_config.get("min_length", 1))
+    if rate <= 0 or most <= 0 or first_possible_stop < 2:
+        return {}
+    candidates = db.execute(
+        select(Item.id).where(Item.is_current.is_(True), Item.status == "pretest", Item.area.in_(exam.areas))
+        .order_by(Item.id)
+    ).scalars().all()
+    if not candidates:
+        return {}
+    rng = np.random.default_rng([seed, 7919])
+    if rng.random() >= rate:  # `pretest_rate`: the share of sittings that carry pretest items
+        return {}
+    count = min(most, len(candidates), first_possible_stop - 1)
+    items = rng.choice(candidates, size=count, replace=False)
+    positions = rng.choice(np.arange(2, first_possible_stop + 1), size=count, replace=False)
+    return {str(int(p)): int(i) for p, i in zip(sorted(positions), items)}
 
 
 def get_session(db: Session, session_id: str, *, for_update: bool = False) -> ExamSession:
@@ -255,28 +285,47 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         raise Invalid(f"'choice' must be between 0 and {len(pending.options) - 1}")
 
     score = int(choice == pending.key_index)
+    plan = pretest_plan(row)
+    unscored = plan.get(seq) == pending.id  # a seeded pretest item: recorded, never scored
     pool = _pool_of(db, row)
-    engine_session = _replay(pool, row, responses)
-    position = pool.position(pending.id)
-    if engine_session.next_item() != position:
-        raise Conflict("the stored session is inconsistent with its responses")  # never expected
-    engine_session.record(position, score)
+    scored = [r for r in responses if r.scored]
+    engine_session = _replay(pool, row, scored)
+    if not unscored:
+        position = pool.position(pending.id)
+        if engine_session.next_item() != position:
+            raise Conflict("the stored session is inconsistent with its responses")  # never expected
+        engine_session.record(position, score)
     response = Response(session_id=row.id, seq=seq, item_id=pending.id, choice=choice, score=score,
-                        presented_at=row.presented_at, answered_at=utcnow())
+                        scored=not unscored, presented_at=row.presented_at, answered_at=utcnow())
     db.add(response)
     db.flush()  # the unique (session, seq) constraint fires here on a race
     responses.append(response)
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}",
-                 data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice})
+                 data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice,
+                       "scored": not unscored})
+    _present_next(db, row, pool, engine_session, responses, seq + 1, actor)
+    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses))
+
+
+def pretest_plan(row: ExamSession) -> dict[int, int]:
+    """seq -> item id of the pretest items this sitting was seeded with at its start."""
+    return {int(seq): int(item_id) for seq, item_id in (row.cat_config.get("pretest_plan") or {}).items()}
+
+
+def _present_next(db: Session, row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
+                  responses: list[Response], seq: int, actor: str) -> None:
+    planned = pretest_plan(row).get(seq)
+    if planned is not None and not engine_session.finished:
+        row.pending_item_id, row.pending_seq, row.presented_at = planned, seq, utcnow()
+        return
     next_position = engine_session.next_item()
     if next_position is None:
-        _finish(db, row, pool, engine_session, responses, actor)
+        _finish(db, row, pool, engine_session, [r for r in responses if r.scored], actor)
     else:
         row.pending_item_id = int(pool.item_ids[next_position])
-        row.pending_seq = seq + 1
+        row.pending_seq = seq
         row.presented_at = utcnow()
-    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses))
 
 
 def _finish(db: Session, row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,

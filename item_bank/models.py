@@ -183,6 +183,7 @@ class Response(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
     choice: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer)
+    scored: Mapped[bool] = mapped_column(Boolean, default=True)  # False for seeded pretest items
     presented_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     answered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -109,6 +109,8 @@ def _build(db: Session, database: str, parameter_set_id: int, areas: tuple[str, 
 
 # Exam settings that are not engine parameters (they drive how engine parameters are derived).
 EXAM_ONLY_SETTINGS = ("exposure_target",)
+# Parts of a session snapshot that delivery uses but the engine does not.
+SESSION_ONLY_SETTINGS = ("blueprint", "areas", "pretest_rate", "pretest_max", "pretest_plan")
 
 
 def session_config(exam: Exam) -> dict[str, Any]:
@@ -125,7 +127,7 @@ def engine_config(pool: RuntimePool, snapshot: dict[str, Any]) -> CATConfig:
     cache_key = f"{pool.database}:{pool.parameter_set_id}:{json.dumps(snapshot, sort_keys=True)}"
     config = _configs.get(cache_key)
     if config is None:
-        settings = {k: v for k, v in snapshot.items() if k not in ("blueprint", "areas")}
+        settings = {k: v for k, v in snapshot.items() if k not in SESSION_ONLY_SETTINGS}
         settings["blueprint"] = pool.engine_blueprint(snapshot.get("blueprint", {}))
         settings["enemies"] = [list(g) for g in pool.enemy_groups]
         config = _configs[cache_key] = CATConfig.from_dict(settings)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import certs.models  # noqa: F401  (registers the tables)
+import calibration.runs  # noqa: F401  (registers the tables)
+import certs.models  # noqa: F401
 import item_bank.models  # noqa: F401
 from item_bank.db import Base, database_url
 
