@@ -51,9 +51,11 @@ def cmd_bank_load(args: argparse.Namespace) -> None:
     from item_bank.content import CONTENT_DIR, load_bank
     from item_bank.loader import load_bank as load_into_db
 
+    from calibration.pilot import pilot_parameters
+
     bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
     with transaction(_factory()) as db:
-        report = load_into_db(db, bank)
+        report = load_into_db(db, bank, provisional=pilot_parameters)
     _emit(args, report.as_dict(), lambda r: (
         f"items: {r['items_added']} added, {r['items_revised']} revised, {r['items_unchanged']} unchanged; "
         f"exams: {r['exams_added']} added, {r['exams_revised']} revised; parameter set {r['parameter_set_id']}"

@@ -20,7 +20,7 @@ from item_bank import audit
 from item_bank.db import transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.loader import active_parameter_set
-from item_bank.models import Candidate, Exam, ExamSession, Item, Response, utcnow
+from item_bank.models import Candidate, Exam, ExamSession, Item, ParameterSet, Response, utcnow
 from item_bank.runtime import RuntimePool, engine_config, pool_for, session_config
 
 
@@ -85,6 +85,7 @@ class SessionResult:
     items_answered: int
     finished_at: Any
     areas: list[dict[str, Any]]
+    provisional: bool = False  # scored with provisional (not field-calibrated) parameters
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class SessionResult:
             "items_answered": self.items_answered,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "areas": self.areas,
+            "provisional_parameters": self.provisional,
         }
 
 
@@ -374,4 +376,5 @@ def result(db: Session, session_id: str) -> SessionResult:
         items_answered=len(count),
         finished_at=row.finished_at,
         areas=row.area_feedback or [],
+        provisional=bool(db.get(ParameterSet, row.parameter_set_id).provisional),
     )

@@ -86,6 +86,7 @@ def postgres_url(postgres_server):
 
 def prepare_database(url: str) -> None:
     """Migrate an empty database and load the bundled bank, as `certamen init` does."""
+    from calibration.pilot import pilot_parameters
     from item_bank.content import load_bank
     from item_bank.db import make_engine, make_session_factory, transaction
     from item_bank.loader import load_bank as load_into_db
@@ -95,7 +96,7 @@ def prepare_database(url: str) -> None:
     engine = make_engine(url)
     try:
         with transaction(make_session_factory(engine)) as db:
-            load_into_db(db, load_bank())
+            load_into_db(db, load_bank(), provisional=pilot_parameters)
     finally:
         engine.dispose()
 

@@ -99,3 +99,12 @@ def test_import_of_a_new_uncalibrated_item_makes_it_pretest(tmp_path, initialise
     assert "1 added" in out and f"set to pretest: {new['id']}" in out
     listed = _json.loads(run(["bank", "list", "--status", "pretest", "--json"], initialised).stdout)
     assert [i["id"] for i in listed] == [new["id"]]
+
+
+@pytest.mark.parametrize("exam", ["social-media-frontline", "social-media-recert", "social-media-manager"])
+def test_every_stored_exam_meets_its_exposure_and_blueprint_rules(initialised, exam):
+    """Exam security: in 300 simulated sittings no item reaches 30% of examinees, blueprint always met."""
+    report = json.loads(run(["simulate", "--exam", exam, "--n", "300", "--seed", "7", "--json"], initialised).stdout)
+    assert report["max_exposure"] <= 0.30, report["most_exposed"][:3]
+    assert report["blueprint_violations"] == 0 and report["enemy_violations"] == 0
+    assert report["provisional_parameters"] is True
