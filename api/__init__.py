@@ -74,6 +74,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _register_error_handlers(app)
 
+    @app.before_request
+    def _refuse_unstorable_input():
+        from api.http import unstorable_text
+
+        if "\x00" in request.path:
+            return jsonify(error="not found"), 404
+        if request.method == "POST" and request.form:
+            problem = unstorable_text(request.form.to_dict(flat=False), "form")
+            if problem:
+                return jsonify(error=problem), 400
+        return None
+
     @app.after_request
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, g, jsonify, request
 from sqlalchemy import select
 
 from api.auth import require_role
-from api.http import json_body
+from api.http import json_body, text_field
 from api.services import unit_of_work
 from certs.service import add_policy_change, certificate_row, change_status
 from item_bank.audit import verify_chain
@@ -38,10 +38,7 @@ def audit_verify():
 @require_role("admin")
 def certificate_action(cert_id: str, action: str):
     """Suspend, reinstate or revoke a certificate, with a reason; published through the status lists."""
-    body = json_body()
-    reason = body.get("reason")
-    if not isinstance(reason, str):
-        abort(400, description="'reason' is required and must be a string")
+    reason = text_field(json_body(), "reason")
     with unit_of_work() as db:
         cert = change_status(db, cert_id, action, reason=reason, actor=g.actor)
         return jsonify(certificate_row(db, cert))
@@ -53,12 +50,13 @@ def policy_change():
     """Require everyone certified under an older exam version to recertify by a date."""
     body = json_body()
     try:
-        exam_id = str(body["exam_id"])
+        exam_id = text_field(body, "exam_id")
         min_version = int(body["min_exam_version"])
         deadline = datetime.fromisoformat(str(body["deadline"]))
     except (KeyError, ValueError, TypeError):
         abort(400, description="send exam_id, min_exam_version (integer) and deadline (ISO date)")
+    reason = text_field(body, "reason", required=False) or ""
     with unit_of_work() as db:
-        change = add_policy_change(db, exam_id, min_version, deadline, str(body.get("reason", "")), actor=g.actor)
+        change = add_policy_change(db, exam_id, min_version, deadline, reason, actor=g.actor)
         return jsonify(id=change.id, exam_id=exam_id, min_exam_version=min_version,
                        deadline=change.deadline.isoformat()), 201

@@ -16,3 +16,40 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         abort(400, description="the request body must be a JSON object")
     return body
+
+
+def text_field(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A string field of a JSON body, refused (400) when missing, of the wrong type, or unstorable."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        abort(400, description=f"'{name}' is required and must be a string" if required
+              else f"'{name}' must be a string")
+    problem = unstorable_text(value, f"'{name}'")
+    if problem:
+        abort(400, description=problem)
+    return value
+
+
+def unstorable_text(value: Any, where: str = "body") -> str | None:
+    """Text no database should be handed: NUL bytes and lone UTF-16 surrogates (from JSON escapes)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where} contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where} contains invalid Unicode (an unpaired surrogate)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable_text(key, where) or unstorable_text(item, f"'{key}'" if isinstance(key, str) else where)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = unstorable_text(item, where)
+            if problem:
+                return problem
+    return None

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, url_for
+from flask import Blueprint, jsonify, url_for
 from sqlalchemy import select
 
-from api.http import json_body
+from api.http import json_body, text_field
 from api.services import check_may_start, issue_if_earned, session_factory, unit_of_work
 from item_bank import delivery
 from item_bank.models import Exam, Response
@@ -41,17 +41,13 @@ def exams():
 @bp.post("/sessions")
 def start():
     body = json_body()
-    for field in ("name", "email", "exam_id"):
-        if not isinstance(body.get(field), str):
-            abort(400, description=f"'{field}' is required and must be a string")
-    organisation = body.get("organisation")
-    if organisation is not None and not isinstance(organisation, str):
-        abort(400, description="'organisation' must be a string")
+    name, email, exam_id = (text_field(body, f) for f in ("name", "email", "exam_id"))
+    organisation = text_field(body, "organisation", required=False)
     with unit_of_work() as db:
-        candidate = delivery.register_candidate(db, name=body["name"], email=body["email"], organisation=organisation)
-        if not delivery.running_session(db, candidate_id=candidate.id, exam_id=body["exam_id"]):
-            check_may_start(db, candidate.id, body["exam_id"])
-        row = delivery.start_session(db, candidate_id=candidate.id, exam_id=body["exam_id"])
+        candidate = delivery.register_candidate(db, name=name, email=email, organisation=organisation)
+        if not delivery.running_session(db, candidate_id=candidate.id, exam_id=exam_id):
+            check_may_start(db, candidate.id, exam_id)
+        row = delivery.start_session(db, candidate_id=candidate.id, exam_id=exam_id)
         session_id = row.id
     with unit_of_work() as db:
         return jsonify(_session_view(db, session_id)), 201

@@ -21,6 +21,7 @@ ERRORS = {
     "415": _json(_ref("Error"), "Not JSON"),
     "422": _json(_ref("Error"), "Invalid value"),
 }
+NO_NUL = "^[^\\u0000]*$"  # text the databases can store
 SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
 BEARER = [{"bearer": []}]
 
@@ -78,10 +79,10 @@ SPEC = {
                                                       "description": {"type": "string"}, "kind": {"type": "string"},
                                                       "version": {"type": "integer"}}},
             "StartRequest": {"type": "object", "required": ["name", "email", "exam_id"], "properties": {
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "email": {"type": "string", "format": "email", "maxLength": 320},
-                "organisation": {"type": "string", "maxLength": 200},
-                "exam_id": {"type": "string"}}},
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+                "email": {"type": "string", "format": "email", "maxLength": 320, "pattern": NO_NUL},
+                "organisation": {"type": "string", "maxLength": 200, "pattern": NO_NUL},
+                "exam_id": {"type": "string", "pattern": NO_NUL}}},
             "Item": {"type": "object", "description": "What the learner sees; never keys or parameters",
                      "properties": {"seq": {"type": "integer"}, "item_id": {"type": "string"},
                                     "scenario": {"type": "string"}, "question": {"type": "string"},

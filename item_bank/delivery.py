@@ -303,10 +303,15 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     db.flush()  # the unique (session, seq) constraint fires here on a race
     responses.append(response)
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
+    _present_next(row, pool, engine_session, responses, seq + 1)
+    # Audit last: on PostgreSQL appending to the chain takes a lock held until commit.
     audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}",
                  data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice,
                        "scored": not unscored})
-    _present_next(db, row, pool, engine_session, responses, seq + 1, actor)
+    if row.state == "completed":
+        audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
+                     data={"decision": row.decision, "theta": row.theta, "se": row.se,
+                           "items": len(responses), "stop_reason": row.stop_reason})
     return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses))
 
 
@@ -315,23 +320,23 @@ def pretest_plan(row: ExamSession) -> dict[int, int]:
     return {int(seq): int(item_id) for seq, item_id in (row.cat_config.get("pretest_plan") or {}).items()}
 
 
-def _present_next(db: Session, row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
-                  responses: list[Response], seq: int, actor: str) -> None:
+def _present_next(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
+                  responses: list[Response], seq: int) -> None:
     planned = pretest_plan(row).get(seq)
     if planned is not None and not engine_session.finished:
         row.pending_item_id, row.pending_seq, row.presented_at = planned, seq, utcnow()
         return
     next_position = engine_session.next_item()
     if next_position is None:
-        _finish(db, row, pool, engine_session, [r for r in responses if r.scored], actor)
+        _finish(row, pool, engine_session, [r for r in responses if r.scored])
     else:
         row.pending_item_id = int(pool.item_ids[next_position])
         row.pending_seq = seq
         row.presented_at = utcnow()
 
 
-def _finish(db: Session, row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
-            responses: list[Response], actor: str) -> None:
+def _finish(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
+            responses: list[Response]) -> None:
     row.state = "completed"
     row.pending_item_id = None
     row.pending_seq = None
@@ -339,9 +344,6 @@ def _finish(db: Session, row: ExamSession, pool: RuntimePool, engine_session: Ad
     row.decision = engine_session.decision
     row.stop_reason = engine_session.stop_reason
     row.area_feedback = area_feedback(pool, responses, float(row.cat_config["cut_score"]))
-    audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
-                 data={"decision": row.decision, "theta": row.theta, "se": row.se, "items": len(responses),
-                       "stop_reason": row.stop_reason})
 
 
 def area_feedback(pool: RuntimePool, responses: list[Response], cut_score: float) -> list[dict[str, Any]]:
