@@ -49,12 +49,14 @@ def certificate_action(cert_id: str, action: str):
 def policy_change():
     """Require everyone certified under an older exam version to recertify by a date."""
     body = json_body()
+    exam_id = text_field(body, "exam_id")
+    min_version = body.get("min_exam_version")
+    if isinstance(min_version, bool) or not isinstance(min_version, int) or not 1 <= min_version <= 1_000_000:
+        abort(400, description="'min_exam_version' must be an integer exam version (1 to 1,000,000)")
     try:
-        exam_id = text_field(body, "exam_id")
-        min_version = int(body["min_exam_version"])
-        deadline = datetime.fromisoformat(str(body["deadline"]))
-    except (KeyError, ValueError, TypeError):
-        abort(400, description="send exam_id, min_exam_version (integer) and deadline (ISO date)")
+        deadline = datetime.fromisoformat(text_field(body, "deadline"))
+    except ValueError:
+        abort(400, description="'deadline' must be an ISO date, e.g. 2027-03-01")
     reason = text_field(body, "reason", required=False) or ""
     with unit_of_work() as db:
         change = add_policy_change(db, exam_id, min_version, deadline, reason, actor=g.actor)

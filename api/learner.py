@@ -8,7 +8,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from sqlalchemy import select
 
 from api.auth import check_csrf, csrf_token
-from api.services import check_may_start, issue_if_earned, session_factory, unit_of_work
+from api.services import issue_if_earned, session_factory, start_sitting, unit_of_work
 from certs.service import candidate_certificates
 from item_bank import delivery
 from item_bank.content import load_areas, load_guides
@@ -90,11 +90,7 @@ def start(exam_id: str):
     me = _candidate_id()
     if me is None:
         return redirect(url_for("learner.index"))
-    with unit_of_work() as db:
-        if not delivery.running_session(db, candidate_id=me, exam_id=exam_id):
-            check_may_start(db, me, exam_id)
-        row = delivery.start_session(db, candidate_id=me, exam_id=exam_id)
-        return redirect(url_for("learner.sit", session_id=row.id))
+    return redirect(url_for("learner.sit", session_id=start_sitting(exam_id, candidate_id=me)))
 
 
 @bp.get("/sit/<session_id>")

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, url_for
 from sqlalchemy import select
 
 from api.http import json_body, text_field
-from api.services import check_may_start, issue_if_earned, session_factory, unit_of_work
+from api.services import issue_if_earned, session_factory, start_sitting, unit_of_work
 from item_bank import delivery
 from item_bank.models import Exam, Response
 
@@ -43,12 +43,7 @@ def start():
     body = json_body()
     name, email, exam_id = (text_field(body, f) for f in ("name", "email", "exam_id"))
     organisation = text_field(body, "organisation", required=False)
-    with unit_of_work() as db:
-        candidate = delivery.register_candidate(db, name=name, email=email, organisation=organisation)
-        if not delivery.running_session(db, candidate_id=candidate.id, exam_id=exam_id):
-            check_may_start(db, candidate.id, exam_id)
-        row = delivery.start_session(db, candidate_id=candidate.id, exam_id=exam_id)
-        session_id = row.id
+    session_id = start_sitting(exam_id, name=name, email=email, organisation=organisation)
     with unit_of_work() as db:
         return jsonify(_session_view(db, session_id)), 201
 

@@ -94,7 +94,8 @@ SPEC = {
                 "answered": {"type": "integer"}, "item": {"oneOf": [_ref("Item"), {"type": "null"}]},
                 "duplicate": {"type": "boolean"}, "result_url": {"type": "string"}}},
             "Answer": {"type": "object", "required": ["seq", "item_id", "choice"], "properties": {
-                "seq": {"type": "integer"}, "item_id": {"type": "string"}, "choice": {"type": "integer"}}},
+                "seq": {"type": "integer"}, "item_id": {"type": "string", "minLength": 1, "pattern": NO_NUL},
+                "choice": {"type": "integer"}}},
             "Result": {"type": "object", "properties": {
                 "session_id": {"type": "string"}, "exam_id": {"type": "string"}, "exam_title": {"type": "string"},
                 "decision": {"type": "string", "enum": ["pass", "fail"]}, "passed": {"type": "boolean"},

@@ -30,7 +30,7 @@ def parameter_sets():
 @require_role("psychometrician")
 def parameter_set_items(set_id: int):
     with unit_of_work() as db:
-        if db.get(ParameterSet, set_id) is None:
+        if set_id > 2**31 - 1 or db.get(ParameterSet, set_id) is None:
             abort(404, description=f"no parameter set {set_id}")
         rows = db.execute(
             select(Item.external_id, Item.version, Item.area, ItemParameter)
@@ -56,7 +56,7 @@ def _run_summary(run: CalibrationRun) -> dict:
 
 
 def _run(db, run_id: int) -> CalibrationRun:
-    run = db.get(CalibrationRun, run_id)
+    run = db.get(CalibrationRun, run_id) if run_id <= 2**31 - 1 else None
     if run is None:
         abort(404, description=f"no calibration run {run_id}")
     return run
@@ -117,6 +117,8 @@ def run_report_pdf(run_id: int):
 @require_role("psychometrician")
 def run_publish(run_id: int):
     body = json_body()
+    if run_id > 2**31 - 1:
+        abort(404, description=f"no calibration run {run_id}")
     with unit_of_work() as db:
         try:
             new = publish(db, run_id, actor=g.actor, promote=bool(body.get("promote", False)))

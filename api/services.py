@@ -7,9 +7,12 @@ from typing import Iterator
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
+from sqlalchemy.exc import IntegrityError
+
 from certs.models import Certificate
 from certs.service import IssuerSettings, issue_for_session, renewable_certificate
 from item_bank.db import transaction
+from item_bank import delivery
 from item_bank.models import Exam
 
 
@@ -38,3 +41,25 @@ def check_may_start(db: Session, candidate_id: int, exam_id: str) -> None:
     exam = db.get(Exam, exam_id)
     if exam is not None and exam.kind == "recertification":
         renewable_certificate(db, candidate_id, exam)
+
+
+def start_sitting(exam_id: str, *, candidate_id: int | None = None, name: str = "", email: str = "",
+                  organisation: str | None = None) -> str:
+    """Register (or find) the learner and start or resume the sitting; safe when two starts race.
+
+    The database allows one candidate per e-mail and one sitting in progress per candidate and exam,
+    so the loser of a race gets an IntegrityError and, on retry, finds what the winner created.
+    """
+    for attempt in range(3):
+        try:
+            with unit_of_work() as db:
+                if candidate_id is None:
+                    candidate_id = delivery.register_candidate(db, name=name, email=email,
+                                                               organisation=organisation).id
+                if not delivery.running_session(db, candidate_id=candidate_id, exam_id=exam_id):
+                    check_may_start(db, candidate_id, exam_id)
+                return delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id).id
+        except IntegrityError:
+            if attempt == 2:
+                raise delivery.Conflict("the exam could not be started because of simultaneous requests; retry")
+    raise AssertionError("unreachable")

@@ -102,7 +102,17 @@ def load_areas(content_dir: Path = CONTENT_DIR) -> list[Area]:
     raw = _load_yaml(path)
     problems = []
     areas = []
-    for entry in (raw or {}).get("areas", []):
+    entries = raw.get("areas") if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise ContentError([f"{path}:1: expected a mapping with a list 'areas'"])
+    for entry in entries:
+        if not isinstance(entry, dict):
+            problems.append(f"{path}: each area must be a mapping with slug, code and title")
+            continue
+        wrong = [k for k in ("slug", "code", "title") if entry.get(k) is not None and not isinstance(entry[k], str)]
+        if wrong:
+            problems.append(f"{path}:{entry.get('__line__', '?')}: area fields must be text: {', '.join(wrong)}")
+            continue
         missing = [k for k in ("slug", "code", "title") if not entry.get(k)]
         if missing:
             problems.append(f"{path}:{entry.get('__line__', '?')}: area missing {', '.join(missing)}")

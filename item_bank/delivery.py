@@ -142,7 +142,7 @@ def running_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSess
             ExamSession.exam_id == exam_id,
             ExamSession.state == "in_progress",
         )
-    ).scalar_one_or_none()
+    ).scalars().first()
 
 
 def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    Index,
     Boolean,
     DateTime,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -144,6 +146,11 @@ class ExamSession(Base):
     """One sitting. State machine: in_progress -> completed | abandoned (never back)."""
 
     __tablename__ = "exam_sessions"
+    # At most one sitting in progress per candidate and exam, even when two starts race.
+    __table_args__ = (
+        Index("uq_exam_sessions_one_in_progress", "candidate_id", "exam_id", unique=True,
+              sqlite_where=text("state = 'in_progress'"), postgresql_where=text("state = 'in_progress'")),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # unguessable public token
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)

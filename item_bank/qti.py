@@ -188,6 +188,8 @@ def _parse_xml(data: bytes, source: str, limits: Limits = DEFAULT_LIMITS) -> _Do
     try:
         parser.feed(data)
         parser.close()
+    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+        raise QTIError(f"{source}:1: unreadable XML declaration ({exc})") from None
     except DTDForbidden:
         raise QTIError(f"{source}:{builder.line()}: refused: the document has a DOCTYPE; DTDs and entity "
                        "declarations are not accepted (they allow entity-expansion and external-entity attacks)") from None
