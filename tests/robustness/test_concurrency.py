@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,6 +17,7 @@ from werkzeug.serving import make_server
 from item_bank.audit import verify_chain
 from item_bank.db import transaction
 from item_bank.models import AuditEvent, Candidate, ExamSession, Item, Response
+from http_json import call as http_call
 
 EXAM = "social-media-frontline"
 THREADS = 8
@@ -42,18 +41,7 @@ def live_server(app):
 
 
 def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        text = exc.read()
-        try:
-            return exc.code, json.loads(text)
-        except ValueError:
-            return exc.code, {"error": text.decode(errors="replace")[:300]}
+    return http_call(method, url, body, timeout=HTTP_TIMEOUT)
 
 
 def all_at_once(n: int, fn, *args) -> list:

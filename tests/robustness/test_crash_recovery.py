@@ -16,8 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from sqlalchemy import select
 
 from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.models import Item
+from http_json import call as http_call
 
 REPO = Path(__file__).resolve().parents[2]
 EXAM = "social-media-frontline"
@@ -138,18 +137,7 @@ def server(request, database_url, tmp_path):
 
 
 def call(method: str, url: str, body: dict | None = None, timeout: float = HTTP_TIMEOUT) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        text = exc.read()
-        try:
-            return exc.code, json.loads(text)
-        except ValueError:
-            return exc.code, {"error": text.decode(errors="replace")[:300]}
+    return http_call(method, url, body, timeout=timeout)
 
 
 class Keys:
