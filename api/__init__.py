@@ -58,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         name=app.config["ISSUER_NAME"],
         keys=KeyStore(app.config["CERTAMEN_KEY_DIR"], host=app.config["PUBLIC_URL"]),
     )
+    app.extensions["issuer"].keys.active_key()  # the first start creates the signing key, so it is published
 
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine

@@ -257,3 +257,9 @@ def test_offline_cli_verify_of_json_and_pdf(client, app, tmp_path):
     not_pdf = tmp_path / "empty.pdf"
     not_pdf.write_bytes(b"%PDF-1.7\n%%EOF")
     assert cli(not_pdf).returncode == 2
+
+
+def test_the_issuer_key_is_published_from_the_first_start(client):
+    document = client.get("/.well-known/did.json").get_json()
+    assert document["id"].startswith("did:web:") and len(document["verificationMethod"]) == 1
+    assert document["assertionMethod"] == [document["verificationMethod"][0]["id"]]
