@@ -11,7 +11,7 @@ from api.auth import check_csrf, csrf_token
 from api.services import issue_if_earned, session_factory, start_sitting, unit_of_work
 from certs.service import candidate_certificates
 from item_bank import delivery
-from item_bank.content import load_areas, load_guides
+from item_bank.content import area_titles, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
 
 bp = Blueprint("learner", __name__)
@@ -20,11 +20,6 @@ bp = Blueprint("learner", __name__)
 @bp.app_context_processor
 def _template_globals():
     return {"csrf_token": csrf_token, "area_titles": area_titles()}
-
-
-@lru_cache(maxsize=1)
-def area_titles() -> dict[str, str]:
-    return {a.slug: a.title for a in load_areas()}
 
 
 @lru_cache(maxsize=1)

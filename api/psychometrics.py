@@ -11,6 +11,11 @@ from calibration import CalibrationInputError
 from calibration.runs import CalibrationRun, RunError, calibrate, publish, responses_from_database, rollback
 from item_bank.models import Item, ItemParameter, ParameterSet
 
+def fits_database_id(value: int) -> bool:
+    """Integer ids from URLs beyond a 32-bit key would make PostgreSQL raise, not miss."""
+    return 0 < value <= 2**31 - 1
+
+
 bp = Blueprint("psychometrics", __name__, url_prefix="/api/v1/psychometrics")
 
 
@@ -30,7 +35,7 @@ def parameter_sets():
 @require_role("psychometrician")
 def parameter_set_items(set_id: int):
     with unit_of_work() as db:
-        if set_id > 2**31 - 1 or db.get(ParameterSet, set_id) is None:
+        if not fits_database_id(set_id) or db.get(ParameterSet, set_id) is None:
             abort(404, description=f"no parameter set {set_id}")
         rows = db.execute(
             select(Item.external_id, Item.version, Item.area, ItemParameter)
@@ -56,7 +61,7 @@ def _run_summary(run: CalibrationRun) -> dict:
 
 
 def _run(db, run_id: int) -> CalibrationRun:
-    run = db.get(CalibrationRun, run_id) if run_id <= 2**31 - 1 else None
+    run = db.get(CalibrationRun, run_id) if fits_database_id(run_id) else None
     if run is None:
         abort(404, description=f"no calibration run {run_id}")
     return run
@@ -117,7 +122,7 @@ def run_report_pdf(run_id: int):
 @require_role("psychometrician")
 def run_publish(run_id: int):
     body = json_body()
-    if run_id > 2**31 - 1:
+    if not fits_database_id(run_id):
         abort(404, description=f"no calibration run {run_id}")
     with unit_of_work() as db:
         try:

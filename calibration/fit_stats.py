@@ -149,7 +149,6 @@ def s_x2(result, responses, *, items=None, min_expected: float = 1.0, min_person
     theta = result.population_mean + result.population_sd * result.quadrature_nodes
     w = np.exp(result.quadrature_log_weights)
     P = result.probabilities(theta)[pos]                        # (J, K, Q)
-    K = P.shape[1]
     total = X.sum(axis=1)
     max_score = int((n_cat - 1).sum())
     S_full = lord_wingersky(P, n_cat)                                # (max+1, Q)

@@ -397,7 +397,6 @@ def run_em(design: Design, model, params0, free, quad: Quadrature, priors: dict,
     """
     mask = model.param_mask()
     state = EMState(params=params0.copy())
-    J = len(model.n_cat)
     vec_mask = np.concatenate([free.ravel(), [estimate_population, estimate_population]])
 
     def pack(params, mu, sigma):

@@ -29,7 +29,7 @@ from certs.signing import sign
 from certs.status_list import BitstringStatusList, allocate_index, build_status_list_credential
 from certs.verify import Verdict, verify
 from item_bank import audit
-from item_bank.content import load_areas
+from item_bank.content import area_titles
 from item_bank.models import Candidate, Exam, ExamSession
 
 PURPOSES = ("revocation", "suspension")
@@ -126,10 +126,6 @@ def renewable_certificate(db: Session, candidate_id: int, recert_exam: Exam, *, 
     return best
 
 
-def _area_titles() -> dict[str, str]:
-    return {a.slug: a.title for a in load_areas()}
-
-
 def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *, now: datetime | None = None) -> Certificate | None:
     """Issue (once) the certificate a passed sitting earns; None when it earns none."""
     existing = db.execute(select(Certificate).where(Certificate.session_id == session_id)).scalar_one_or_none()
@@ -153,7 +149,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
     index = allocate_index(used)
     cert_id = new_certificate_id()
     info = certified.certificate_info or {}
-    titles = _area_titles()
+    titles = area_titles()
     facts = CertificateFacts(
         certificate_id=settings.certificate_url(cert_id),
         learner_name=candidate.name,

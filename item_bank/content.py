@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,12 @@ def check_bank_rules(items: list[ItemSource]) -> list[str]:
                 counts = ", ".join(f"{KEY_LETTERS[k]}={keys.get(k, 0)}" for k in range(4))
                 problems.append(f"{group[0].source.split(':')[0]}: key positions unbalanced in {area} ({counts})")
     return problems
+
+
+@lru_cache(maxsize=1)
+def area_titles() -> dict[str, str]:
+    """slug -> title of the bundled areas (the sources do not change while the process runs)."""
+    return {a.slug: a.title for a in load_areas()}
 
 
 def load_guides(content_dir: Path = CONTENT_DIR) -> dict[str, str]:

@@ -54,7 +54,6 @@ def test_whole_exam_strong_learner_passes(client, app):
     view, seen = take_exam(client, app, start(client), answer_correctly=True)
     assert view["state"] == "completed" and view["item"] is None
     assert len(seen) == len(set(seen)), "an item was presented twice"
-    config = app.config  # noqa: F841
     assert 15 <= len(seen) <= 40  # the exam's length bounds
     result = client.get(f"/api/v1/sessions/{view['session_id']}/result").get_json()
     assert_learner_safe(result)

@@ -1,9 +1,6 @@
 """Helpers shared by the certs/ tests (imported by conftest.py and the test modules)."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
