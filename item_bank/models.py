@@ -199,11 +199,19 @@ class Response(Base):
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: each row's hash covers its content and the previous hash."""
+    """Append-only, hash-chained: each row's hash covers its content and the previous hash.
+
+    Events form several chains (item_bank.audit): one per sitting ("session:<id>") and one
+    "global" chain for everything else, so answers of different learners never wait on each other.
+    """
 
     __tablename__ = "audit_events"
+    # The unique pair (also the index for the head lookup) stops two concurrent appends forking a chain.
+    __table_args__ = (UniqueConstraint("chain", "chain_seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    chain: Mapped[str] = mapped_column(String(120))
+    chain_seq: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the chain
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(60), index=True)

@@ -59,4 +59,4 @@ def test_audit_chain_detects_altered_and_deleted_records(sqlite_url):
     with transaction(factory) as db:
         report = verify_chain(db)
         assert not report.ok and report.problems == [
-            "event 8: previous-hash link broken (a record before it was removed or changed)"]
+            "event 8 (global #8): 1 event(s) missing before it in its chain (records removed)"]
