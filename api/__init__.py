@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from certs.keys import KeyStore
 from certs.service import CertificateError, IssuerSettings
 from item_bank.db import make_engine, make_session_factory
+from item_bank.accounts import AccountError
 from item_bank.delivery import DeliveryError
 
 
@@ -42,7 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=int(os.environ.get("CERTAMEN_MAX_UPLOAD", 2 * 1024 * 1024)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("CERTAMEN_SECURE_COOKIES", "0") == "1",
+        SESSION_COOKIE_SECURE=os.environ.get("CERTAMEN_SECURE_COOKIES",
+                                             "1" if os.environ.get("CERTAMEN_PUBLIC_URL", "").startswith("https:") else "0") == "1",
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 30,
         JSON_SORT_KEYS=False,
     )
@@ -60,11 +62,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["issuer"].keys.active_key()  # the first start creates the signing key, so it is published
 
+    proxies = int(os.environ.get("CERTAMEN_PROXY_HOPS", "0"))
+    if proxies > 0:  # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine
     app.extensions["db_factory"] = make_session_factory(engine)
 
-    from api import admin, hr, learner, learner_api, psychometrics, openapi
+    from api import admin, hr, learner, learner_api, limits, psychometrics, openapi
+
+    limits.configure(app)
 
     app.register_blueprint(learner.bp)
     app.register_blueprint(learner_api.bp)
@@ -110,7 +120,8 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DeliveryError)
     @app.errorhandler(CertificateError)
-    def _delivery_error(exc: DeliveryError | CertificateError):
+    @app.errorhandler(AccountError)
+    def _delivery_error(exc: DeliveryError | CertificateError | AccountError):
         if _wants_json():
             return jsonify(error=exc.message), exc.status
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
@@ -120,6 +131,8 @@ def _register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if exc.code == 413:
             message = f"request too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"
+        if exc.code == 429:
+            message = f"too many requests (limit {exc.description}); wait a little and try again"
         if _wants_json():
             return jsonify(error=message), exc.code
         return render_template("error.html", status=exc.code, message=message), exc.code

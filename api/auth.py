@@ -1,8 +1,8 @@
-"""Role checks for non-learner routes (bearer tokens) and CSRF protection for learner forms."""
+"""Who is asking: staff roles (bearer tokens), signed-in learners (session token in the signed
+cookie, or as a bearer token for the JSON API), and CSRF protection for learner forms."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import secrets
 from typing import Callable
@@ -11,13 +11,10 @@ from flask import abort, g, request, session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from item_bank import accounts
 from item_bank.models import ApiToken
 
 ROLES = ("hr", "psychometrician", "admin")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_token(db: Session, role: str, label: str = "") -> str:
@@ -25,7 +22,7 @@ def create_token(db: Session, role: str, label: str = "") -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     token = "ctm_" + secrets.token_urlsafe(32)
-    db.add(ApiToken(token_hash=hash_token(token), role=role, label=label))
+    db.add(ApiToken(token_hash=accounts.token_digest(token), role=role, label=label))
     db.flush()
     return token
 
@@ -44,7 +41,8 @@ def require_role(*roles: str) -> Callable:
             token = header[len("Bearer "):].strip()
             with unit_of_work() as db:
                 row = db.execute(
-                    select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False))
+                    select(ApiToken).where(ApiToken.token_hash == accounts.token_digest(token), ApiToken.revoked.is_(False),
+                                           ApiToken.role.in_(ROLES))
                 ).scalar_one_or_none()
                 role = row.role if row else None
             if role is None:
@@ -72,3 +70,33 @@ def check_csrf() -> None:
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(sent, expected):
         abort(400, description="the form expired or was not sent from this site; reload the page and try again")
+
+
+def learner_token() -> str | None:
+    """The learner session token of this request: a bearer token, else the one in the cookie."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer "):].strip()
+    value = session.get("learner_token")
+    return value if isinstance(value, str) else None
+
+
+def current_learner() -> int | None:
+    """The signed-in learner's candidate id (looked up once per request), or None."""
+    if "learner_id" not in g:
+        from api.services import unit_of_work
+
+        token = learner_token()
+        g.learner_id = None
+        if token:
+            with unit_of_work() as db:
+                g.learner_id = accounts.learner_for_token(db, token)
+    return g.learner_id
+
+
+def require_learner() -> int:
+    me = current_learner()
+    if me is None:
+        abort(401, description="sign in first: POST /api/v1/signin returns a token to send as "
+                               "'Authorization: Bearer <token>'")
+    return me

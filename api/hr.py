@@ -7,6 +7,7 @@ import json
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
+from api import limits
 from api.auth import require_role
 from api.services import issuer, unit_of_work
 from certs.models import Certificate
@@ -56,6 +57,7 @@ def verify_page():
 
 
 @bp.post("/verify")
+@limits.verification
 def verify_submit():
     try:
         verdict = _verdict_for(_credential_from_upload())
@@ -65,6 +67,7 @@ def verify_submit():
 
 
 @bp.get("/verify/<cert_id>")
+@limits.verification
 def verify_certificate(cert_id: str):
     """Where the QR code on a certificate points."""
     with unit_of_work() as db:
@@ -76,6 +79,7 @@ def verify_certificate(cert_id: str):
 
 
 @bp.post("/api/v1/verify")
+@limits.verification
 def verify_api():
     try:
         credential = _credential_from_upload()

@@ -1,4 +1,4 @@
-"""Learner web pages: register, sit an exam one item per page, resume, see the result."""
+"""Learner web pages: register or sign in, sit an exam one item per page, resume, see the result."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,10 +7,12 @@ import markdown
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from api.auth import check_csrf, csrf_token
-from api.services import issue_if_earned, session_factory, start_sitting, unit_of_work
+from api import limits
+from api.auth import check_csrf, csrf_token, current_learner
+from api.services import (issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
+                          unit_of_work)
 from certs.service import candidate_certificates
-from item_bank import delivery
+from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
 
@@ -33,23 +35,27 @@ def _protect_forms():
         check_csrf()
 
 
-def _candidate_id() -> int | None:
-    value = session.get("candidate_id")
-    return value if isinstance(value, int) else None
-
-
 def _own_session(db, session_id: str) -> ExamSession:
-    """The session id is an unguessable capability; a signed-in learner may only open their own."""
+    """Only the signed-in learner who sat it may see a sitting; to anyone else it does not exist."""
+    me = current_learner()
+    if me is None:
+        abort(redirect(url_for("learner.signin_page")))
     row = delivery.get_session(db, session_id)
-    me = _candidate_id()
-    if me is not None and row.candidate_id != me:
-        abort(403, description="this exam belongs to someone else")
+    if row.candidate_id != me:
+        raise delivery.NotFound("no such exam session")
     return row
+
+
+def _remember(signed_in: accounts.SignedIn) -> None:
+    """A fresh cookie session (no fixation) holding a server-side revocable learner token."""
+    session.clear()
+    session.permanent = True
+    session["learner_token"] = signed_in.token
 
 
 @bp.get("/")
 def index():
-    me = _candidate_id()
+    me = current_learner()
     with unit_of_work() as db:
         exams = db.execute(select(Exam).where(Exam.is_active.is_(True)).order_by(Exam.kind, Exam.title)).scalars().all()
         candidate = db.get(Candidate, me) if me else None
@@ -62,29 +68,101 @@ def index():
         return render_template("index.html", exams=exams, candidate=candidate, sittings=sittings, running=running)
 
 
+@bp.get("/register")
+def register_page():
+    return render_template("register.html")
+
+
 @bp.post("/register")
+@limits.register
 def register():
+    form = request.form
+    try:
+        _remember(register_learner(name=form.get("name", ""), email=form.get("email", ""),
+                                   password=form.get("password", ""), organisation=form.get("organisation"),
+                                   label="web"))
+    except accounts.AccountError as exc:
+        return render_template("register.html", error=exc.message, form=form), exc.status
+    return redirect(url_for("learner.index"))
+
+
+@bp.get("/signin")
+def signin_page():
+    return render_template("signin.html")
+
+
+@bp.post("/signin")
+@limits.signin
+@limits.signin_account
+def signin():
+    try:
+        _remember(sign_in(email=request.form.get("email", ""), password=request.form.get("password", ""),
+                          label="web"))
+    except accounts.AccountError as exc:
+        return render_template("signin.html", error=exc.message, email=request.form.get("email", "")), exc.status
+    return redirect(url_for("learner.index"))
+
+
+@bp.get("/signin/link/<token>")
+def signin_link_page(token: str):
+    """Shows a button rather than signing in on GET, so mail scanners that follow links don't use it up."""
+    return render_template("signin_link.html", token=token)
+
+
+@bp.post("/signin/link/<token>")
+@limits.signin
+def signin_link(token: str):
     with unit_of_work() as db:
-        candidate = delivery.register_candidate(
-            db, name=request.form.get("name", ""), email=request.form.get("email", ""),
-            organisation=request.form.get("organisation"),
-        )
-        session.permanent = True
-        session["candidate_id"] = candidate.id
+        try:
+            candidate = accounts.redeem_signin_link(db, token)
+        except accounts.AccountError as exc:
+            return render_template("error.html", status=exc.status, message=exc.message), exc.status
+        _remember(accounts.start_session(db, candidate, label="sign-in link"))
+    session["may_set_password"] = True
+    return redirect(url_for("learner.password_page"))
+
+
+@bp.get("/account/password")
+def password_page():
+    if current_learner() is None:
+        return redirect(url_for("learner.signin_page"))
+    return render_template("password.html", need_current=not session.get("may_set_password"))
+
+
+@bp.post("/account/password")
+@limits.signin
+def set_password():
+    me = current_learner()
+    if me is None:
+        return redirect(url_for("learner.signin_page"))
+    need_current = not session.get("may_set_password")
+    try:
+        with unit_of_work() as db:
+            candidate = db.get(Candidate, me)
+            if need_current:
+                accounts.authenticate(db, email=candidate.email, password=request.form.get("current_password", ""))
+            accounts.set_password(db, candidate, request.form.get("password", ""))
+            _remember(accounts.start_session(db, candidate))  # every other session has just been ended
+    except accounts.AccountError as exc:
+        return render_template("password.html", need_current=need_current, error=exc.message), exc.status
     return redirect(url_for("learner.index"))
 
 
 @bp.post("/signout")
 def signout():
+    token = session.get("learner_token")
+    if isinstance(token, str):
+        with unit_of_work() as db:
+            accounts.end_session(db, token)
     session.clear()
     return redirect(url_for("learner.index"))
 
 
 @bp.post("/exams/<exam_id>/start")
 def start(exam_id: str):
-    me = _candidate_id()
+    me = current_learner()
     if me is None:
-        return redirect(url_for("learner.index"))
+        return redirect(url_for("learner.signin_page"))
     return redirect(url_for("learner.sit", session_id=start_sitting(exam_id, candidate_id=me)))
 
 
@@ -92,16 +170,22 @@ def start(exam_id: str):
 def sit(session_id: str):
     with unit_of_work() as db:
         row = _own_session(db, session_id)
+        item = delivery.current_item(db, session_id)  # closes the sitting if its time is up
         if row.state == "completed":
             return redirect(url_for("learner.result", session_id=row.id))
-        item = delivery.current_item(db, session_id)
         if item is None:
             abort(409, description="this exam is no longer in progress")
-        max_length = int(row.cat_config.get("max_length", 0)) or None
-        return render_template("item.html", item=item, exam=row.exam, max_length=max_length)
+        return _item_page(row, item)
+
+
+def _item_page(row: ExamSession, item: delivery.PresentedItem, error: str | None = None):
+    return render_template("item.html", item=item, exam=row.exam, error=error,
+                           max_length=int(row.cat_config.get("max_length", 0)) or None,
+                           seconds_left=delivery.seconds_left(row))
 
 
 @bp.post("/sit/<session_id>/answer")
+@limits.answers
 def answer(session_id: str):
     with unit_of_work() as db:
         _own_session(db, session_id)
@@ -112,14 +196,14 @@ def answer(session_id: str):
             row = delivery.get_session(db, session_id)
             if item is None:
                 return redirect(url_for("learner.sit", session_id=session_id))
-            return render_template("item.html", item=item, exam=row.exam, error="Choose one answer before you continue.",
-                                   max_length=int(row.cat_config.get("max_length", 0)) or None), 422
+            return _item_page(row, item, error="Choose one answer before you continue."), 422
     try:
         seq, choice_index = int(request.form.get("seq", "")), int(choice)
     except ValueError:
         abort(400, description="the answer form was malformed")
     outcome = delivery.submit_answer(session_factory(), session_id, seq=seq, item_ref=request.form.get("item_id", ""),
-                                     choice=choice_index, actor=f"candidate:{_candidate_id() or 'link'}")
+                                     choice=choice_index, actor=f"candidate:{current_learner()}",
+                                     candidate_id=current_learner())
     if outcome.finished:
         issue_if_earned(session_id)
         return redirect(url_for("learner.result", session_id=session_id))
@@ -137,9 +221,9 @@ def result(session_id: str):
 
 @bp.get("/my/certificates")
 def my_certificates():
-    me = _candidate_id()
+    me = current_learner()
     if me is None:
-        return redirect(url_for("learner.index"))
+        return redirect(url_for("learner.signin_page"))
     with unit_of_work() as db:
         rows = candidate_certificates(db, me)
         recert_exams = {e.id: e.recert_exam_id for e in db.execute(select(Exam)).scalars()}

@@ -1,4 +1,8 @@
-"""The learner JSON API for integrators: the same exam flow as the web pages."""
+"""The learner JSON API for integrators: the same exam flow as the web pages.
+
+A learner registers or signs in for a bearer token; every sitting route answers only to the
+learner who owns the sitting (to anyone else it does not exist).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,28 +10,34 @@ from typing import Any
 from flask import Blueprint, jsonify, url_for
 from sqlalchemy import select
 
+from api import limits
+from api.auth import learner_token, require_learner
 from api.http import json_body, text_field
-from api.services import issue_if_earned, session_factory, start_sitting, unit_of_work
-from item_bank import delivery
-from item_bank.models import Exam, Response
+from api.services import (issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
+                          unit_of_work)
+from item_bank import accounts, delivery
+from item_bank.models import Candidate, Exam, ExamSession
 
 bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
 
 
-def _session_view(db, session_id: str) -> dict[str, Any]:
+def _own_session(db, session_id: str) -> ExamSession:
+    me = require_learner()
     row = delivery.get_session(db, session_id)
-    item = delivery.current_item(db, session_id)
-    answered = db.execute(select(Response.id).where(Response.session_id == row.id)).all()
-    view: dict[str, Any] = {
-        "session_id": row.id,
-        "exam_id": row.exam_id,
-        "state": row.state,
-        "answered": len(answered),
-        "item": item.as_dict() if item else None,
-    }
-    if row.state == "completed":
-        view["result_url"] = url_for("learner_api.result", session_id=row.id)
-    return view
+    if row.candidate_id != me:
+        raise delivery.NotFound("no such exam session")
+    return row
+
+
+def _session_view(db, session_id: str) -> dict[str, Any]:
+    return _api_view(delivery.session_view(db, _own_session(db, session_id)))
+
+
+def _api_view(view: delivery.SessionView) -> dict[str, Any]:
+    body = view.as_dict()
+    if view.state == "completed":
+        body["result_url"] = url_for("learner_api.result", session_id=view.session_id)
+    return body
 
 
 @bp.get("/exams")
@@ -38,12 +48,51 @@ def exams():
                                "version": e.version} for e in rows])
 
 
+def _signed_in(signed_in: accounts.SignedIn, status: int):
+    return jsonify(learner_id=signed_in.candidate_id, token=signed_in.token,
+                   expires_at=signed_in.expires_at.isoformat()), status
+
+
+@bp.post("/learners")
+@limits.register
+def register():
+    body = json_body()
+    name, email, password = (text_field(body, f) for f in ("name", "email", "password"))
+    organisation = text_field(body, "organisation", required=False)
+    return _signed_in(register_learner(name=name, email=email, password=password, organisation=organisation,
+                                       label="api"), 201)
+
+
+@bp.post("/signin")
+@limits.signin
+@limits.signin_account
+def signin():
+    body = json_body()
+    email, password = text_field(body, "email"), text_field(body, "password")
+    return _signed_in(sign_in(email=email, password=password, label="api"), 200)
+
+
+@bp.post("/signout")
+def signout():
+    require_learner()
+    with unit_of_work() as db:
+        accounts.end_session(db, learner_token())
+    return "", 204
+
+
+@bp.get("/me")
+def me():
+    with unit_of_work() as db:
+        candidate = db.get(Candidate, require_learner())
+        return jsonify(learner_id=candidate.id, name=candidate.name, email=candidate.email,
+                       organisation=candidate.organisation)
+
+
 @bp.post("/sessions")
 def start():
-    body = json_body()
-    name, email, exam_id = (text_field(body, f) for f in ("name", "email", "exam_id"))
-    organisation = text_field(body, "organisation", required=False)
-    session_id = start_sitting(exam_id, name=name, email=email, organisation=organisation)
+    me = require_learner()
+    exam_id = text_field(json_body(), "exam_id")
+    session_id = start_sitting(exam_id, candidate_id=me)
     with unit_of_work() as db:
         return jsonify(_session_view(db, session_id)), 201
 
@@ -55,21 +104,27 @@ def resume(session_id: str):
 
 
 @bp.post("/sessions/<session_id>/answers")
+@limits.answers
 def answer(session_id: str):
+    me = require_learner()
     body = json_body()
-    outcome = delivery.submit_answer(session_factory(), session_id, seq=body.get("seq"),
-                                     item_ref=body.get("item_id"), choice=body.get("choice"), actor="api")
+    outcome = delivery.submit_answer(session_factory(), session_id, seq=body.get("seq"), item_ref=body.get("item_id"),
+                                     choice=body.get("choice"), actor=f"candidate:{me}", candidate_id=me)
     if outcome.finished:
         issue_if_earned(session_id)
-    with unit_of_work() as db:
-        view = _session_view(db, session_id)
+    view = _api_view(outcome.view)
     view["duplicate"] = outcome.duplicate
+    if outcome.timed_out:
+        view["error"] = ("the time limit had passed: the answer was not recorded and the exam was scored on the "
+                         "answers given in time")
+        return jsonify(view), 409
     return jsonify(view), (200 if outcome.duplicate else 201)
 
 
 @bp.get("/sessions/<session_id>/result")
 def result(session_id: str):
     with unit_of_work() as db:
+        _own_session(db, session_id)
         outcome = delivery.result(db, session_id).as_dict()
     certificate = issue_if_earned(session_id) if outcome["passed"] else None
     outcome["certificate"] = None if certificate is None else {

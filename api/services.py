@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from certs.models import Certificate
 from certs.service import IssuerSettings, issue_for_session, renewable_certificate
 from item_bank.db import transaction
-from item_bank import delivery
+from item_bank import accounts, delivery
 from item_bank.models import Exam
 
 
@@ -43,19 +43,15 @@ def check_may_start(db: Session, candidate_id: int, exam_id: str) -> None:
         renewable_certificate(db, candidate_id, exam)
 
 
-def start_sitting(exam_id: str, *, candidate_id: int | None = None, name: str = "", email: str = "",
-                  organisation: str | None = None) -> str:
-    """Register (or find) the learner and start or resume the sitting; safe when two starts race.
+def start_sitting(exam_id: str, *, candidate_id: int) -> str:
+    """Start the exam, or resume the sitting in progress; safe when two starts race.
 
-    The database allows one candidate per e-mail and one sitting in progress per candidate and exam,
-    so the loser of a race gets an IntegrityError and, on retry, finds what the winner created.
+    The database allows one sitting in progress per candidate, so the loser of a race gets an
+    IntegrityError and, on retry, finds what the winner created.
     """
     for attempt in range(3):
         try:
             with unit_of_work() as db:
-                if candidate_id is None:
-                    candidate_id = delivery.register_candidate(db, name=name, email=email,
-                                                               organisation=organisation).id
                 if not delivery.running_session(db, candidate_id=candidate_id, exam_id=exam_id):
                     check_may_start(db, candidate_id, exam_id)
                 return delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id).id
@@ -63,3 +59,20 @@ def start_sitting(exam_id: str, *, candidate_id: int | None = None, name: str = 
             if attempt == 2:
                 raise delivery.Conflict("the exam could not be started because of simultaneous requests; retry")
     raise AssertionError("unreachable")
+
+
+def register_learner(*, name: str, email: str, password: str, organisation: str | None,
+                     label: str) -> accounts.SignedIn:
+    """A new account, signed in. Two registrations of one e-mail racing: the loser gets a 409."""
+    try:
+        with unit_of_work() as db:
+            candidate = accounts.register(db, name=name, email=email, password=password, organisation=organisation)
+            return accounts.start_session(db, candidate, label=label)
+    except IntegrityError:
+        raise accounts.AccountError("an account with this e-mail address exists already; sign in instead",
+                                    status=409) from None
+
+
+def sign_in(*, email: str, password: str, label: str) -> accounts.SignedIn:
+    with unit_of_work() as db:
+        return accounts.start_session(db, accounts.authenticate(db, email=email, password=password), label=label)

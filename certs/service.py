@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from certs.status_list import BitstringStatusList, allocate_index, build_status_
 from certs.verify import Verdict, verify
 from item_bank import audit
 from item_bank.content import area_titles
-from item_bank.models import Candidate, Exam, ExamSession
+from item_bank.models import Candidate, Exam, ExamSession, as_utc, utcnow
 
 PURPOSES = ("revocation", "suspension")
 
@@ -66,14 +66,6 @@ class IssuerSettings:
         return f"{self.public_url}/exams/{exam_id}"
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def new_certificate_id() -> str:
     raw = base64.b32encode(secrets.token_bytes(10)).decode().rstrip("=")[:12]
     return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
@@ -86,11 +78,11 @@ def policy_of(exam: Exam, expiring_soon_days: int = 30) -> RecertPolicy:
 
 def _policy_rules(db: Session, exam_id: str) -> list[PolicyRule]:
     rows = db.execute(select(PolicyChange).where(PolicyChange.exam_id == exam_id)).scalars()
-    return [PolicyRule(min_exam_version=str(r.min_exam_version), deadline=_aware(r.deadline)) for r in rows]
+    return [PolicyRule(min_exam_version=str(r.min_exam_version), deadline=as_utc(r.deadline)) for r in rows]
 
 
 def status_of(db: Session, cert: Certificate, *, now: datetime | None = None, expiring_soon_days: int = 30) -> PolicyDecision:
-    state = CertificateState(valid_until=_aware(cert.valid_until), exam_version=str(cert.exam_version),
+    state = CertificateState(valid_until=as_utc(cert.valid_until), exam_version=str(cert.exam_version),
                              revoked=cert.revoked_at is not None, suspended=cert.suspended_at is not None)
     return evaluate(state, policy_of(cert.exam, expiring_soon_days), now or utcnow(), _policy_rules(db, cert.exam_id))
 
@@ -281,7 +273,7 @@ def _revoked_at(db: Session, credential_id: Any) -> datetime | None:
     if not isinstance(credential_id, str):
         return None
     cert = db.get(Certificate, credential_id.rstrip("/").rsplit("/", 1)[-1][:40])
-    return _aware(cert.revoked_at) if cert is not None and cert.revoked_at is not None else None
+    return as_utc(cert.revoked_at) if cert is not None and cert.revoked_at is not None else None
 
 
 # ---------------------------------------------------------------- listings
@@ -297,14 +289,14 @@ def certificate_row(db: Session, cert: Certificate, *, now: datetime | None = No
         "exam_id": cert.exam_id,
         "exam": cert.exam.title,
         "kind": cert.kind,
-        "issued": _aware(cert.issued_at).date().isoformat(),
+        "issued": as_utc(cert.issued_at).date().isoformat(),
         "valid_until": decision.effective_expiry.date().isoformat(),
         "status": decision.status,
         "days_remaining": decision.days_remaining,
         "renewal_allowed": decision.renewal_allowed,
         "renewal_note": decision.renewal_reason,
-        "revoked_at": _aware(cert.revoked_at).isoformat() if cert.revoked_at else None,
-        "suspended_at": _aware(cert.suspended_at).isoformat() if cert.suspended_at else None,
+        "revoked_at": as_utc(cert.revoked_at).isoformat() if cert.revoked_at else None,
+        "suspended_at": as_utc(cert.suspended_at).isoformat() if cert.suspended_at else None,
         "status_reason": cert.status_reason,
     }
 
@@ -339,10 +331,10 @@ def add_policy_change(db: Session, exam_id: str, min_exam_version: int, deadline
                       actor: str) -> PolicyChange:
     if db.get(Exam, exam_id) is None:
         raise CertificateError(f"no exam {exam_id!r}", status=404)
-    change = PolicyChange(exam_id=exam_id, min_exam_version=min_exam_version, deadline=_aware(deadline), reason=reason)
+    change = PolicyChange(exam_id=exam_id, min_exam_version=min_exam_version, deadline=as_utc(deadline), reason=reason)
     db.add(change)
     db.flush()
     audit.record(db, actor=actor, kind="certificate.policy_change", subject=f"exam:{exam_id}",
-                 data={"min_exam_version": min_exam_version, "deadline": _aware(deadline).isoformat(), "reason": reason})
+                 data={"min_exam_version": min_exam_version, "deadline": as_utc(deadline).isoformat(), "reason": reason})
     return change
 

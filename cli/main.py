@@ -176,6 +176,37 @@ def cmd_token_create(args: argparse.Namespace) -> None:
     print(token)
 
 
+def cmd_learner_link(args: argparse.Namespace) -> None:
+    from item_bank.accounts import AccountError, create_signin_link
+
+    public_url = os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    try:
+        with transaction(_factory()) as db:
+            token = create_signin_link(db, args.email, actor="cli")
+    except AccountError as exc:
+        raise CommandError(exc.message) from None
+    print(f"{public_url}/signin/link/{token}")
+
+
+def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from item_bank.integrity import RuleViolation, grant_attempt
+    from item_bank.models import Candidate, Exam
+
+    with transaction(_factory()) as db:
+        candidate = db.execute(select(Candidate).where(Candidate.email == args.email.strip().lower())).scalar()
+        if candidate is None:
+            raise CommandError(f"no learner account has the e-mail address {args.email!r}")
+        if db.get(Exam, args.exam) is None:
+            raise CommandError(f"no exam {args.exam!r}")
+        try:
+            grant_attempt(db, candidate_id=candidate.id, exam_id=args.exam, actor="cli", reason=args.reason)
+        except RuleViolation as exc:
+            raise CommandError(exc.message) from None
+    print(f"{args.email} may sit {args.exam} again now")
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> None:
     from item_bank.audit import verify_chain
 
@@ -422,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=cmd_simulate)
+
+    learner = sub.add_parser("learner", help="learner accounts").add_subparsers(dest="learner_command", required=True)
+    link = learner.add_parser("link", help="print a one-time sign-in link (valid 24 h) for a learner")
+    link.add_argument("email")
+    link.set_defaults(func=cmd_learner_link)
+    grant = learner.add_parser("grant-attempt", help="let a learner past an exam's attempt limit / waiting period")
+    grant.add_argument("email")
+    grant.add_argument("--exam", required=True)
+    grant.add_argument("--reason", required=True)
+    grant.set_defaults(func=cmd_learner_grant_attempt)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="create a bearer token for a role (printed once)")

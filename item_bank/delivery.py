@@ -5,12 +5,13 @@ request and a restart loses nothing that was acknowledged.
 """
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,8 +20,9 @@ from engine.irt import logistic_prob
 from item_bank import audit
 from item_bank.db import transaction
 from item_bank.exposure import pinned_parameters
+from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
-from item_bank.models import Candidate, Exam, ExamSession, Item, ParameterSet, Response, utcnow
+from item_bank.models import Exam, ExamSession, Item, ParameterSet, Response, as_utc, utcnow
 from item_bank.runtime import RuntimePool, engine_config, pool_for, session_config
 
 
@@ -69,10 +71,40 @@ class PresentedItem:
 
 
 @dataclass
+class SessionView:
+    """What a learner's client is told about a sitting: never keys, parameters or the estimate."""
+
+    session_id: str
+    exam_id: str
+    state: str
+    answered: int
+    item: PresentedItem | None
+    deadline: Any
+    seconds_left: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "exam_id": self.exam_id,
+            "state": self.state,
+            "answered": self.answered,
+            "item": self.item.as_dict() if self.item else None,
+            "deadline": self.deadline.isoformat() if self.deadline and self.state == "in_progress" else None,
+            "seconds_left": self.seconds_left,
+        }
+
+
+@dataclass
 class AnswerOutcome:
     duplicate: bool
     finished: bool
     answered: int
+    view: SessionView  # the sitting after this answer, read in the same transaction
+    timed_out: bool = False  # the time limit had passed: the answer was not recorded, the sitting closed
+
+
+# Answers that arrive this late after the deadline still count: the page was submitted in time.
+DEADLINE_GRACE = dt.timedelta(seconds=10)
 
 
 @dataclass
@@ -86,6 +118,7 @@ class SessionResult:
     finished_at: Any
     areas: list[dict[str, Any]]
     provisional: bool = False  # scored with provisional (not field-calibrated) parameters
+    timed_out: bool = False  # ended by the exam's time limit
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +131,7 @@ class SessionResult:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "areas": self.areas,
             "provisional_parameters": self.provisional,
+            "timed_out": self.timed_out,
         }
 
 
@@ -119,22 +153,6 @@ def _pool_of(db: Session, row: ExamSession) -> RuntimePool:
 
 # ---------------------------------------------------------------- public operations
 
-def register_candidate(db: Session, *, name: str, email: str, organisation: str | None = None) -> Candidate:
-    name = (name or "").strip()
-    email = (email or "").strip().lower()
-    if not name or len(name) > 200:
-        raise Invalid("name is required (at most 200 characters)")
-    if "@" not in email or len(email) > 320 or " " in email or email.startswith("@") or email.endswith("@"):
-        raise Invalid("a valid e-mail address is required")
-    candidate = db.execute(select(Candidate).where(Candidate.email == email)).scalar_one_or_none()
-    if candidate is None:
-        candidate = Candidate(name=name, email=email, organisation=(organisation or "").strip() or None)
-        db.add(candidate)
-        db.flush()
-        audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.register", subject=f"candidate:{candidate.id}")
-    return candidate
-
-
 def running_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession | None:
     return db.execute(
         select(ExamSession).where(
@@ -150,13 +168,24 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
     exam = db.get(Exam, exam_id)
     if exam is None or not exam.is_active:
         raise NotFound(f"no active exam {exam_id!r}")
-    running = running_session(db, candidate_id=candidate_id, exam_id=exam_id)
+    running = db.execute(select(ExamSession).where(ExamSession.candidate_id == candidate_id,
+                                                    ExamSession.state == "in_progress")).scalars().first()
+    if running is not None and close_if_overdue(db, running.id):
+        running = None
     if running is not None:
-        return running
+        if running.exam_id == exam_id:
+            return running
+        raise Conflict(f"finish the exam you have in progress ({running.exam.title}) before starting another")
+    rules = IntegrityRules.from_dict(exam.integrity)
+    try:
+        check_may_start(db, rules, candidate_id=candidate_id, exam_id=exam_id, now=utcnow())
+    except RuleViolation as exc:
+        raise Conflict(exc.message) from None
     params = active_parameter_set(db)
     if params is None:
         raise Conflict("the item bank has no published parameters yet")
     seed = secrets.randbelow(2**31 - 1)
+    started = utcnow()
     snapshot = {**session_config(exam), **pinned_parameters(db, exam, params.id)}
     snapshot["pretest_plan"] = _seed_pretest_items(db, exam, seed)
     row = ExamSession(
@@ -168,6 +197,8 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
         seed=seed,
         cat_config=snapshot,
         state="in_progress",
+        started_at=started,
+        deadline=IntegrityRules.from_dict(exam.integrity).deadline(started),
     )
     try:
         pool = _pool_of(db, row)
@@ -228,6 +259,22 @@ def get_session(db: Session, session_id: str, *, for_update: bool = False) -> Ex
 
 def current_item(db: Session, session_id: str) -> PresentedItem | None:
     row = get_session(db, session_id)
+    if _overdue(row):
+        close_if_overdue(db, session_id)
+    return _presented(db, row)
+
+
+def session_view(db: Session, row: ExamSession, answered: int | None = None) -> SessionView:
+    """The sitting as its learner sees it (closing it first if its time is up)."""
+    if _overdue(row):
+        close_if_overdue(db, row.id)
+    if answered is None:
+        answered = db.execute(select(func.count()).select_from(Response).where(Response.session_id == row.id)).scalar()
+    return SessionView(session_id=row.id, exam_id=row.exam_id, state=row.state, answered=answered,
+                       item=_presented(db, row), deadline=row.deadline, seconds_left=seconds_left(row))
+
+
+def _presented(db: Session, row: ExamSession) -> PresentedItem | None:
     if row.state != "in_progress" or row.pending_item_id is None:
         return None
     item = db.get(Item, row.pending_item_id)
@@ -243,12 +290,15 @@ def current_item(db: Session, session_id: str) -> PresentedItem | None:
 
 
 def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, item_ref: Any, choice: Any,
-                  actor: str = "learner") -> AnswerOutcome:
-    """Record one answer exactly once, even when two requests race to submit it."""
+                  actor: str = "learner", candidate_id: int | None = None) -> AnswerOutcome:
+    """Record one answer exactly once, even when two requests race to submit it.
+
+    With `candidate_id`, a sitting of anyone else is reported as not found.
+    """
     for attempt in range(3):
         try:
             with transaction(factory) as db:
-                return _submit(db, session_id, seq, item_ref, choice, actor)
+                return _submit(db, session_id, seq, item_ref, choice, actor, candidate_id)
         except IntegrityError:
             # A concurrent request stored this seq first; the retry will see it as a duplicate.
             if attempt == 2:
@@ -266,9 +316,12 @@ def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, in
     return seq, item_ref, choice
 
 
-def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str) -> AnswerOutcome:
-    seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
+def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
+            candidate_id: int | None) -> AnswerOutcome:
     row = get_session(db, session_id, for_update=True)
+    if candidate_id is not None and row.candidate_id != candidate_id:
+        raise NotFound("no such exam session")
+    seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
     responses = list(db.execute(
         select(Response).where(Response.session_id == row.id).order_by(Response.seq)
     ).scalars())
@@ -276,10 +329,17 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     if earlier is not None:
         item = db.get(Item, earlier.item_id)
         if item.external_id == item_ref and earlier.choice == choice:
-            return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(responses))
+            # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
+            db.refresh(row)
+            return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(responses),
+                                 view=session_view(db, row, len(responses)))
         raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
+    if _overdue(row):
+        _close_overdue(db, row, responses, actor)
+        return AnswerOutcome(duplicate=False, finished=True, answered=len(responses), timed_out=True,
+                             view=session_view(db, row, len(responses)))
     pending = db.get(Item, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
@@ -304,7 +364,8 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     responses.append(response)
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     _present_next(row, pool, engine_session, responses, seq + 1)
-    # Audit last: on PostgreSQL appending to the chain takes a lock held until commit.
+    # The sitting's own audit chain needs no lock beyond the row lock held above; finishing also seals
+    # the chain on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
     audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}",
                  data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice,
                        "scored": not unscored})
@@ -312,7 +373,8 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
                      data={"decision": row.decision, "theta": row.theta, "se": row.se,
                            "items": len(responses), "stop_reason": row.stop_reason})
-    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses))
+    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses),
+                         view=session_view(db, row, len(responses)))
 
 
 def pretest_plan(row: ExamSession) -> dict[int, int]:
@@ -328,22 +390,60 @@ def _present_next(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveS
         return
     next_position = engine_session.next_item()
     if next_position is None:
-        _finish(row, pool, engine_session, [r for r in responses if r.scored])
+        _finish(row, pool, [r for r in responses if r.scored], engine_session.decision, engine_session.stop_reason)
     else:
         row.pending_item_id = int(pool.item_ids[next_position])
         row.pending_seq = seq
         row.presented_at = utcnow()
 
 
-def _finish(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
-            responses: list[Response]) -> None:
+def _finish(row: ExamSession, pool: RuntimePool, scored: list[Response], decision: str | None,
+            stop_reason: str | None) -> None:
     row.state = "completed"
     row.pending_item_id = None
     row.pending_seq = None
     row.finished_at = utcnow()
-    row.decision = engine_session.decision
-    row.stop_reason = engine_session.stop_reason
-    row.area_feedback = area_feedback(pool, responses, float(row.cat_config["cut_score"]))
+    row.decision = decision
+    row.stop_reason = stop_reason
+    row.area_feedback = area_feedback(pool, scored, float(row.cat_config["cut_score"]))
+
+
+def seconds_left(row: ExamSession) -> int | None:
+    if row.deadline is None or row.state != "in_progress":
+        return None
+    return max(0, int((as_utc(row.deadline) - utcnow()).total_seconds()))
+
+
+def _overdue(row: ExamSession) -> bool:
+    return row.state == "in_progress" and row.deadline is not None and utcnow() > as_utc(row.deadline) + DEADLINE_GRACE
+
+
+def close_if_overdue(db: Session, session_id: str) -> bool:
+    """Ends a sitting whose time limit has passed (called whenever a learner looks at it)."""
+    row = get_session(db, session_id)
+    if not _overdue(row):
+        return False
+    row = get_session(db, session_id, for_update=True)
+    if not _overdue(row):  # closed meanwhile by an answer or another look
+        return False
+    responses = list(db.execute(select(Response).where(Response.session_id == row.id)).scalars())
+    _close_overdue(db, row, responses, actor="system")
+    return True
+
+
+def _close_overdue(db: Session, row: ExamSession, responses: list[Response], actor: str) -> None:
+    """Scores what was answered in time. Fewer scored items than the exam's minimum length is not
+    enough evidence to certify anyone, so that is a fail; otherwise the estimate decides."""
+    pool = _pool_of(db, row)
+    scored = [r for r in responses if r.scored]
+    engine_session = _replay(pool, row, scored)
+    enough = len(scored) >= int(row.cat_config.get("min_length", 1))
+    passed = enough and engine_session.theta >= float(row.cat_config["cut_score"])
+    row.theta, row.se = float(engine_session.theta), float(engine_session.se)
+    _finish(row, pool, scored, "pass" if passed else "fail", "time_limit")
+    audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
+                 data={"decision": row.decision, "theta": row.theta, "se": row.se,
+                       "items": len(responses), "stop_reason": row.stop_reason})
 
 
 def area_feedback(pool: RuntimePool, responses: list[Response], cut_score: float) -> list[dict[str, Any]]:
@@ -366,6 +466,8 @@ def area_feedback(pool: RuntimePool, responses: list[Response], cut_score: float
 
 def result(db: Session, session_id: str) -> SessionResult:
     row = get_session(db, session_id)
+    if _overdue(row):
+        close_if_overdue(db, session_id)
     if row.state != "completed":
         raise Conflict("the exam is not finished yet")
     count = db.execute(select(Response.id).where(Response.session_id == row.id)).all()
@@ -379,4 +481,5 @@ def result(db: Session, session_id: str) -> SessionResult:
         finished_at=row.finished_at,
         areas=row.area_feedback or [],
         provisional=bool(db.get(ParameterSet, row.parameter_set_id).provisional),
+        timed_out=row.stop_reason == "time_limit",
     )

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from item_bank import audit, exposure
-from item_bank.content import Bank, ExamSource, ItemSource
+from item_bank.content import Bank, ContentError, ExamSource, ItemSource
+from item_bank.integrity import IntegrityRules
 from item_bank.models import Exam, Item, ItemParameter, ParameterSet, utcnow
 
 # A provisional parameter source maps the items that lack parameters to (a, b, c) triples.
@@ -106,6 +107,10 @@ def import_items(db: Session, items: list[ItemSource], *, actor: str) -> dict[st
 def exam_fields(source: ExamSource) -> dict:
     data = source.data
     cert = data.get("certificate", {}) or {}
+    try:
+        integrity = IntegrityRules.from_dict(data.get("integrity")).as_dict()
+    except ValueError as exc:
+        raise ContentError([f"{source.source}: {exc}"]) from None
     return dict(
         title=str(data["title"]),
         description=str(data.get("description", "")),
@@ -121,6 +126,7 @@ def exam_fields(source: ExamSource) -> dict:
         cryptosuite=str(cert.get("cryptosuite", "eddsa-rdfc-2022")),
         certificate_info={k: str(cert[k]) for k in ("scheme_name", "scheme_version", "scope", "criteria", "code")
                           if k in cert},
+        integrity=integrity,
     )
 
 

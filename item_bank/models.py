@@ -29,6 +29,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
 class Item(Base):
     """One version of an item. A new version is a new row, so old sessions keep what they showed."""
 
@@ -113,6 +118,8 @@ class Exam(Base):
     cryptosuite: Mapped[str] = mapped_column(String(40), default="eddsa-rdfc-2022")
     # What the certificate states (ISO/IEC 17024): scheme name and version, scope, criteria, code.
     certificate_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Retake waiting period, attempt limit, time limit (item_bank.integrity.IntegrityRules).
+    integrity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -139,6 +146,8 @@ class Candidate(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     organisation: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    # argon2id hash; None for accounts created before passwords (they sign in with a link first).
+    password_hash: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -146,9 +155,9 @@ class ExamSession(Base):
     """One sitting. State machine: in_progress -> completed | abandoned (never back)."""
 
     __tablename__ = "exam_sessions"
-    # At most one sitting in progress per candidate and exam, even when two starts race.
+    # At most one sitting in progress per candidate, even when two starts race.
     __table_args__ = (
-        Index("uq_exam_sessions_one_in_progress", "candidate_id", "exam_id", unique=True,
+        Index("uq_exam_sessions_one_in_progress", "candidate_id", unique=True,
               sqlite_where=text("state = 'in_progress'"), postgresql_where=text("state = 'in_progress'")),
     )
 
@@ -164,6 +173,8 @@ class ExamSession(Base):
     pending_item_id: Mapped[Optional[int]] = mapped_column(ForeignKey("items.id"), nullable=True)
     pending_seq: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
     presented_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    # From the exam's time limit at start; answers after it are refused and the sitting is closed.
+    deadline: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     theta: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     se: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
     decision: Mapped[Optional[str]] = mapped_column(String(10), nullable=True)  # pass | fail
@@ -177,6 +188,19 @@ class ExamSession(Base):
     responses: Mapped[list["Response"]] = relationship(
         back_populates="session", order_by="Response.seq", cascade="all, delete-orphan"
     )
+
+
+class AttemptGrant(Base):
+    """An administrator's decision to let a candidate past an exam's attempt limit."""
+
+    __tablename__ = "attempt_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)
+    exam_id: Mapped[str] = mapped_column(ForeignKey("exams.id"))
+    granted_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Response(Base):
@@ -222,13 +246,20 @@ class AuditEvent(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for a non-learner role; only its SHA-256 is stored."""
+    """A bearer token; only its SHA-256 is stored.
+
+    Roles hr/psychometrician/admin are long-lived staff tokens. A learner's signed-in session is a
+    `learner` token (kept in the signed cookie or sent as a bearer token) that expires and is
+    revoked at sign-out; a one-time `signin_link` token lets a learner in without a password.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # hr | psychometrician | admin
+    role: Mapped[str] = mapped_column(String(20))  # hr | psychometrician | admin | learner | signin_link
     label: Mapped[str] = mapped_column(String(200), default="")
+    candidate_id: Mapped[Optional[int]] = mapped_column(ForeignKey("candidates.id"), nullable=True, index=True)
+    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -160,12 +160,21 @@ def sqlite_url(tmp_path, sqlite_template):
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing():
+    """argon2's production settings cost ~0.1 s per hash; the tests hash hundreds of passwords."""
+    from item_bank import accounts
+
+    accounts.use_cheap_hashing_for_tests()
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     from api import create_app
+    from learners import GENEROUS_RATE_LIMITS
 
     application = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "TESTING": True,
-                              "CERTAMEN_KEY_DIR": str(tmp_path / "keys")})
+                              "CERTAMEN_KEY_DIR": str(tmp_path / "keys"), **GENEROUS_RATE_LIMITS})
     yield application
     application.extensions["db_engine"].dispose()
 

@@ -50,20 +50,43 @@ def browser():
         b.close()
 
 
+PASSWORD = "correct horse battery staple"
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def register(page, base: str, name: str, email: str) -> None:
+    page.goto(base + "/")
+    with page.expect_navigation():
+        page.click("a.button >> text=Create an account")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
 def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
     page = context.new_page()
-    page.goto(live_server + "/")
-    page.fill("input[name=name]", "Grace Hopper")
-    page.fill("input[name=email]", "grace@example.com")
-    with page.expect_navigation():
-        page.click("button[type=submit]")
+    register(page, live_server, "Grace Hopper", "grace@example.com")
+    assert "Time limit 60 minutes" in page.locator("ul.exams").inner_text()
     with page.expect_navigation():
         page.click("button[data-exam=social-media-frontline]")
     page.wait_for_selector(".question")
+    # The exam's time limit counts down on the page (timer.js) from what the server says is left.
+    assert page.locator("#timer").inner_text().startswith("Time left 59:") or \
+        page.locator("#timer").inner_text().startswith("Time left 60:")
+    first_reading = page.locator("#timer").inner_text()
+    expect(page.locator("#timer")).not_to_have_text(first_reading, timeout=5000)  # it ticks
     page.screenshot(path=str(ARTIFACTS / "phone-item.png"), full_page=True)
+    sitting_url = page.url
 
     # Nothing on the page scrolls sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -107,7 +130,27 @@ def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server,
     pdf = page.request.get(live_server + pdf_url)
     pdf_bytes = pdf.body()
     assert pdf.ok and pdf_bytes.startswith(b"%PDF")
+
+    # Signing out ends the session on the server; signing back in shows the same learner's record.
+    page.goto(live_server + "/")
+    with page.expect_navigation():
+        page.click("text=Sign out")
+    page.goto(sitting_url + "/result")
+    assert "/signin" in page.url
+    page.fill("input[name=email]", "grace@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "Hello, Grace Hopper" in page.content() and "Passed" in page.locator("ul.sittings").inner_text()
     context.close()
+
+    # Another learner, signed in on another phone, cannot open Grace's sitting or result.
+    other = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    register(other, live_server, "Mallory", "mallory@example.com")
+    for url in (sitting_url, sitting_url + "/result"):
+        response = other.goto(url)
+        assert response.status == 404 and "Grace" not in other.content()
+    other.context.close()
 
     # HR, on a desktop: upload the PDF on the public verification page.
     hr = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -126,10 +169,7 @@ def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server,
 
 def test_submitting_without_choice_shows_a_message(app, live_server, browser):
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(live_server + "/")
-    page.fill("input[name=name]", "Alan Turing")
-    page.fill("input[name=email]", "alan@example.com")
-    page.click("button[type=submit]")
+    register(page, live_server, "Alan Turing", "alan@example.com")
     page.click("button[data-exam=social-media-frontline]")
     page.wait_for_selector(".question")
     # Bypass the browser's own `required` check to exercise the server's.

@@ -15,6 +15,7 @@ from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.loader import active_parameter_set, import_items
 from item_bank.models import ExamSession, Item, Response
 from item_bank.runtime import engine_config, pool_for, session_config
+from learners import sign_in
 
 
 @pytest.fixture
@@ -103,8 +104,8 @@ def test_calibrate_publish_and_roll_back(factory):
 
 
 def test_running_sessions_keep_the_version_they_started_with(client, app, factory):
-    view = client.post("/api/v1/sessions", json={"name": "A", "email": "a@example.com",
-                                                 "exam_id": "social-media-frontline"}).get_json()
+    sign_in(client, "a@example.com", name="A")
+    view = client.post("/api/v1/sessions", json={"exam_id": "social-media-frontline"}).get_json()
     with transaction(factory) as db:
         pinned = db.get(ExamSession, view["session_id"]).parameter_set_id
         simulate_sittings(db, 300, seed=9, form_length=40)
@@ -142,8 +143,8 @@ def test_pretest_items_are_seeded_unscored_and_do_not_change_scoring(client, app
         pretest_id = _new_pretest_item(db).id
     seeded = 0
     for n in range(12):
-        view = client.post("/api/v1/sessions", json={"name": "P", "email": f"p{n}@example.com",
-                                                     "exam_id": "social-media-frontline"}).get_json()
+        sign_in(client, f"p{n}@example.com", name="P")
+        view = client.post("/api/v1/sessions", json={"exam_id": "social-media-frontline"}).get_json()
         while view["state"] == "in_progress":
             item = view["item"]
             view = client.post(f"/api/v1/sessions/{view['session_id']}/answers",

@@ -6,11 +6,12 @@ import urllib.error
 import urllib.request
 
 
-def call(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> tuple[int, dict]:
+def call(method: str, url: str, body: dict | None = None, timeout: float = 30.0,
+         headers: dict | None = None) -> tuple[int, dict]:
     """(status, JSON body); an error response's body is returned too, never raised."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    sent = {"Content-Type": "application/json"} if data else {}
+    request = urllib.request.Request(url, data=data, method=method, headers={**sent, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")

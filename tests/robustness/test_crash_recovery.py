@@ -24,6 +24,7 @@ from sqlalchemy import select
 from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.models import Item
 from http_json import call as http_call
+from learners import live_learner_headers
 
 REPO = Path(__file__).resolve().parents[2]
 EXAM = "social-media-frontline"
@@ -136,8 +137,9 @@ def server(request, database_url, tmp_path):
 # ---------------------------------------------------------------- HTTP
 
 
-def call(method: str, url: str, body: dict | None = None, timeout: float = HTTP_TIMEOUT) -> tuple[int, dict]:
-    return http_call(method, url, body, timeout=timeout)
+def call(method: str, url: str, body: dict | None = None, timeout: float = HTTP_TIMEOUT,
+         auth: dict | None = None) -> tuple[int, dict]:
+    return http_call(method, url, body, timeout=timeout, headers=auth)
 
 
 class Keys:
@@ -175,8 +177,8 @@ class Learner:
         return self.view["session_id"]
 
     def start(self) -> None:
-        status, self.view = call("POST", f"{self.base}/api/v1/sessions",
-                                 {"name": "Crash Test", "email": self.email, "exam_id": EXAM})
+        self.auth = live_learner_headers(call, self.base, self.email, name="Crash Test")
+        status, self.view = call("POST", f"{self.base}/api/v1/sessions", {"exam_id": EXAM}, auth=self.auth)
         assert status == 201, self.view
 
     def body(self) -> dict:
@@ -186,7 +188,7 @@ class Learner:
         return {"seq": item["seq"], "item_id": item["item_id"], "choice": choice}
 
     def answer(self) -> None:
-        status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.body())
+        status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.body(), auth=self.auth)
         assert status == 201, view
         self.view = view
         self.acknowledged += 1
@@ -196,7 +198,7 @@ class Learner:
         """Send an answer while the server is being killed; the reply may never come."""
         self.in_flight = self.body()
         try:
-            status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.in_flight,
+            status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.in_flight, auth=self.auth,
                                 timeout=10)
         except (OSError, http.client.HTTPException):  # reset, refused, cut short, timed out: not acknowledged
             return
@@ -210,7 +212,7 @@ def resume_and_finish(base: str, learner: Learner) -> dict:
     """After the restart: the sitting has every acknowledged answer; an unacknowledged one is either kept or
     not, and sending it again is safe; then the exam can be finished and its result read."""
     before = learner.view
-    status, view = call("GET", f"{base}/api/v1/sessions/{learner.sid}")
+    status, view = call("GET", f"{base}/api/v1/sessions/{learner.sid}", auth=learner.auth)
     assert status == 200, view
     assert view["state"] == "in_progress"
     if learner.in_flight is None or view["answered"] == learner.acknowledged:
@@ -221,7 +223,8 @@ def resume_and_finish(base: str, learner: Learner) -> dict:
         assert view["answered"] == learner.acknowledged + 1
         assert view["item"] != before["item"]
     if learner.in_flight is not None:
-        status, retried = call("POST", f"{base}/api/v1/sessions/{learner.sid}/answers", learner.in_flight)
+        status, retried = call("POST", f"{base}/api/v1/sessions/{learner.sid}/answers", learner.in_flight,
+                               auth=learner.auth)
         kept = view["answered"] == learner.acknowledged + 1
         assert status == (200 if kept else 201), retried
         assert retried["duplicate"] is kept
@@ -232,7 +235,7 @@ def resume_and_finish(base: str, learner: Learner) -> dict:
     learner.view = view
     while learner.view["state"] == "in_progress":
         learner.answer()
-    status, result = call("GET", f"{base}/api/v1/sessions/{learner.sid}/result")
+    status, result = call("GET", f"{base}/api/v1/sessions/{learner.sid}/result", auth=learner.auth)
     assert status == 200, result
     assert result["items_answered"] == learner.acknowledged
     return result
@@ -264,7 +267,7 @@ def test_sigkill_mid_exam_loses_no_acknowledged_answer(server, keys):
     server.start()
 
     for learner in (strong, weak):
-        status, view = call("GET", f"{server.base}/api/v1/sessions/{learner.sid}")
+        status, view = call("GET", f"{server.base}/api/v1/sessions/{learner.sid}", auth=learner.auth)
         assert status == 200 and view["answered"] == 5 and view["item"] == pending[learner.sid], view
         # Starting the exam again resumes the same sitting.
         learner_again = Learner(server.base, learner.email, keys, learner.strong)

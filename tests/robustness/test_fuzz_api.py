@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import func, select
 
 from item_bank.db import Base, transaction
+from learners import GENEROUS_RATE_LIMITS, PASSWORD, learner_headers, sign_in
 
 EXAM = "social-media-frontline"
 
@@ -50,11 +51,14 @@ def assert_json_4xx(response, *statuses: int, what: str = "") -> dict:
 def client(app):
     """As in production: an unhandled error is a 500 response, not an exception in the test."""
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    return app.test_client()
+    test_client = app.test_client()
+    sign_in(test_client, "fuzzer@example.com", name="Fuzz")  # the sitting routes answer only to a learner
+    return test_client
 
 
 def start(client, email="fuzz@example.com") -> dict:
-    r = client.post("/api/v1/sessions", json={"name": "Fuzz", "email": email, "exam_id": EXAM})
+    sign_in(client, email, name="Fuzz")
+    r = client.post("/api/v1/sessions", json={"exam_id": EXAM})
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
@@ -88,7 +92,8 @@ def fuzz_app(request, tmp_path_factory):
             with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "fuzz-secret", "CERTAMEN_KEY_DIR": str(tmp / "keys")})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "fuzz-secret", "CERTAMEN_KEY_DIR": str(tmp / "keys"),
+                      **GENEROUS_RATE_LIMITS})
     yield app
     app.extensions["db_engine"].dispose()
     if drop:
@@ -104,10 +109,14 @@ def admin_token(fuzz_app) -> str:
 
 
 @pytest.fixture(scope="module")
-def live_session(fuzz_app) -> str:
+def live_learner(fuzz_app) -> dict:
+    return learner_headers(fuzz_app.test_client(), "live@example.com", name="Fuzz")
+
+
+@pytest.fixture(scope="module")
+def live_session(fuzz_app, live_learner) -> str:
     """A sitting in progress, so the answer route is fuzzed past its session lookup too."""
-    r = fuzz_app.test_client().post("/api/v1/sessions", json={"name": "Fuzz", "email": "live@example.com",
-                                                               "exam_id": EXAM})
+    r = fuzz_app.test_client().post("/api/v1/sessions", json={"exam_id": EXAM}, headers=live_learner)
     assert r.status_code == 201
     return r.get_json()["session_id"]
 
@@ -144,18 +153,23 @@ def _fuzz(operation, mode, **call_kwargs):
 # schemathesis' own pytest loader (`schemathesis.pytest.from_fixture`) reads a private pytest attribute
 # that pytest 9 no longer has, so each operation's strategy is driven by hypothesis here.
 @pytest.mark.parametrize("method, path, mode", _operations())
-def test_openapi_operation_never_fails_and_conforms(api_schema, admin_token, method, path, mode):
+def test_openapi_operation_never_fails_and_conforms(api_schema, fuzz_app, admin_token, method, path, mode):
     """All of schemathesis' checks: no 5xx, documented status codes and content types, responses matching
     their schemas, schema-invalid requests refused and schema-valid ones accepted."""
     operation = api_schema[path][method]
-    headers = {"Authorization": f"Bearer {admin_token}"} if operation.definition.raw.get("security") else None
+    security = operation.definition.raw.get("security") or [{}]
+    headers = None
+    if "bearer" in security[0]:
+        headers = {"Authorization": f"Bearer {admin_token}"}
+    elif "learner" in security[0]:  # a fresh learner per operation: fuzzing /signout ends its token
+        headers = learner_headers(fuzz_app.test_client(), f"fuzz-{uuid.uuid4().hex[:10]}@example.com")
     _fuzz(operation, mode, headers=headers)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
-def test_openapi_answers_on_a_live_session(api_schema, fuzz_app, live_session, mode):
+def test_openapi_answers_on_a_live_session(api_schema, fuzz_app, live_learner, live_session, mode):
     """Generated answers to a real sitting: never a 5xx, always a documented, conforming response."""
-    before = fuzz_app.test_client().get(f"/api/v1/sessions/{live_session}").get_json()
+    before = fuzz_app.test_client().get(f"/api/v1/sessions/{live_session}", headers=live_learner).get_json()
     operation = api_schema["/api/v1/sessions/{session_id}/answers"]["POST"]
 
     @settings(max_examples=40, deadline=None, database=None, derandomize=True,
@@ -164,10 +178,11 @@ def test_openapi_answers_on_a_live_session(api_schema, fuzz_app, live_session, m
     def check(case):
         case.path_parameters = {"session_id": live_session}
         # A valid body with the wrong item is a 409 or a 422 here: acceptance of valid data is the other test's.
-        case.call_and_validate(excluded_checks=[positive_data_acceptance])
+        case.call_and_validate(excluded_checks=[positive_data_acceptance], headers=live_learner)
 
     check()
-    after = fuzz_app.test_client().get(f"/api/v1/sessions/{live_session}").get_json()
+    after = fuzz_app.test_client().get(f"/api/v1/sessions/{live_session}", headers=live_learner).get_json()
+    before.pop("seconds_left"), after.pop("seconds_left")  # the clock runs on
     assert after == before, "a generated answer changed the sitting"
 
 
@@ -257,18 +272,26 @@ def _label(value) -> str:
     return f"{type(value).__name__}:{repr(value)[:16]}"
 
 
-@pytest.mark.parametrize("field", ["name", "email", "exam_id", "organisation"])
-def test_start_with_a_wrong_type_or_no_value_in_any_field(client, app, field):
+@pytest.mark.parametrize("field", ["name", "email", "password", "organisation"])
+def test_registration_with_a_wrong_type_or_no_value_in_any_field(client, app, field):
     before = row_counts(app)
-    good = {"name": "Ada", "email": "types@example.com", "exam_id": EXAM, "organisation": "Acme"}
+    good = {"name": "Ada", "email": "types@example.com", "password": PASSWORD, "organisation": "Acme"}
     wrong = [v for v in WRONG if not isinstance(v, str) and not (field == "organisation" and v is None)]
     if field != "organisation":
         wrong += ["", " ", "x" * 5000]  # required text: empty, blank and over-long are refused too
     for value in wrong:
-        assert_json_4xx(client.post("/api/v1/sessions", json={**good, field: value}), what=f"{field}={_label(value)}")
+        assert_json_4xx(client.post("/api/v1/learners", json={**good, field: value}), what=f"{field}={_label(value)}")
     if field != "organisation":
-        assert_json_4xx(client.post("/api/v1/sessions", json={k: v for k, v in good.items() if k != field}),
+        assert_json_4xx(client.post("/api/v1/learners", json={k: v for k, v in good.items() if k != field}),
                         what=f"no {field}")
+    assert row_counts(app) == before
+
+
+def test_start_with_a_wrong_type_or_no_exam_id(client, app):
+    before = row_counts(app)
+    for value in [v for v in WRONG if v != "x" * 5000] + ["no-such-exam", "x" * 5000]:
+        assert_json_4xx(client.post("/api/v1/sessions", json={"exam_id": value}), what=f"exam_id={_label(value)}")
+    assert_json_4xx(client.post("/api/v1/sessions", json={}), what="no exam_id")
     assert row_counts(app) == before
 
 
@@ -350,10 +373,10 @@ def test_certificate_action_refuses_bad_reasons_and_unknown_ids(client, app, rol
 # ---------------------------------------------------------------- unicode, NUL bytes, long ids
 
 
-def _start_raw(client, **fields):
+def _register_raw(client, **fields):
     """Send JSON text as written (json.dumps escapes unpaired surrogates as \\udXXX, as a client would)."""
-    body = {"name": "Ada", "email": "odd@example.com", "exam_id": EXAM, "organisation": "Acme", **fields}
-    return client.post("/api/v1/sessions", data=json.dumps(body), content_type="application/json")
+    body = {"name": "Ada", "email": "odd@example.com", "password": PASSWORD, "organisation": "Acme", **fields}
+    return client.post("/api/v1/learners", data=json.dumps(body), content_type="application/json")
 
 
 @pytest.mark.parametrize("value", ["Zoë Ñandú 日本語", "\U0001F600" * 50, "\u202eevil", "Ada\r\nX-Injected: 1",
@@ -362,24 +385,24 @@ def _start_raw(client, **fields):
 def test_unusual_but_valid_text_is_kept_as_sent(client, app, field, value):
     from item_bank.models import Candidate
 
-    r = _start_raw(client, **{field: value})
+    r = _register_raw(client, **{field: value})
     assert r.status_code == 201, r.get_json()
     with transaction(app.extensions["db_factory"]) as db:
         stored = db.execute(select(Candidate).where(Candidate.email == "odd@example.com")).scalar_one()
         assert getattr(stored, field) == value.strip()
 
 
-@pytest.mark.parametrize("field", ["name", "email", "organisation"])
+@pytest.mark.parametrize("field", ["name", "email", "password", "organisation"])
 def test_unpaired_surrogates_in_text_fields_are_4xx(client, app, field):
     """A JSON escape like "\\ud800" decodes to text no database driver can encode."""
     before = row_counts(app)
     for value in ("\ud800", "A\udfffda"):
-        r = _start_raw(client, **{field: value if field != "email" else value + "@example.com"})
+        r = _register_raw(client, **{field: value if field != "email" else value + "@example.com"})
         assert_json_4xx(r, 400, 422, what=f"{field}={value!r}")
     assert row_counts(app) == before
 
 
-@pytest.mark.parametrize("field", ["name", "email", "organisation", "policy reason"])
+@pytest.mark.parametrize("field", ["name", "email", "password", "organisation", "policy reason"])
 def test_nul_bytes_in_text_are_4xx_and_store_nothing(client, app, admin, field):
     """SQLite would store a NUL, PostgreSQL refuses it: both must answer 4xx and store nothing."""
     before = row_counts(app)
@@ -387,7 +410,7 @@ def test_nul_bytes_in_text_are_4xx_and_store_nothing(client, app, admin, field):
         if field == "policy reason":
             r = _policy(client, admin, reason=value)
         else:
-            r = _start_raw(client, **{field: value if field != "email" else value + "@example.com"})
+            r = _register_raw(client, **{field: value if field != "email" else value + "@example.com"})
         assert_json_4xx(r, 400, 404, 422, what=f"{field}={value!r}")
     assert row_counts(app) == before
 

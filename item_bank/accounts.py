@@ -1,0 +1,182 @@
+"""Learner accounts: argon2id passwords, expiring sign-in tokens, one-time sign-in links.
+
+A signed-in learner holds a random token whose SHA-256 is stored (never the token itself), so a
+sign-out or an administrator can end the session on the server, and a leaked database holds
+nothing that signs anyone in. Passwords are hashed with argon2id; a hash made with weaker settings
+than the current ones is upgraded at the next successful sign-in.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from item_bank import audit
+from item_bank.models import ApiToken, Candidate, as_utc, utcnow
+
+LEARNER_SESSION_DAYS = 30
+SIGNIN_LINK_HOURS = 24
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024  # argon2 would hash more, but a megabyte password is an attack
+# An ordinary address: RFC 5322 "atext" local part, dotted DNS domain with a letter TLD (also the
+# `pattern` of the e-mail field in the OpenAPI document, so clients can check before sending).
+EMAIL_PATTERN = (r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@"
+                 r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+# RFC 9106's low-memory recommendation (argon2id, t=3, 64 MiB). Tests switch to the cheapest profile.
+_hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+# Verified against when the e-mail is unknown, so a wrong e-mail costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def use_cheap_hashing_for_tests() -> None:
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class AccountError(Exception):
+    """`status` is the HTTP status the API should answer with."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    candidate_id: int
+    token: str  # plain; handed to the client once
+    expires_at: dt.datetime
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 320 or not _EMAIL.fullmatch(email):
+        raise AccountError("a valid e-mail address is required")
+    return email
+
+
+def check_password_rules(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def register(db: Session, *, name: str, email: str, password: str, organisation: str | None = None) -> Candidate:
+    """A new account; an e-mail that already has one is refused (never signed in to, never merged)."""
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise AccountError("name is required (at most 200 characters)")
+    email = normalise_email(email)
+    check_password_rules(password)
+    if db.execute(select(Candidate.id).where(Candidate.email == email)).first() is not None:
+        raise AccountError("an account with this e-mail address exists already; sign in instead", status=409)
+    candidate = Candidate(name=name, email=email, organisation=(organisation or "").strip()[:200] or None,
+                          password_hash=_hasher.hash(password))
+    db.add(candidate)
+    db.flush()  # the unique e-mail constraint settles a race between two registrations
+    audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.register", subject=f"candidate:{candidate.id}")
+    return candidate
+
+
+def authenticate(db: Session, *, email: str, password: str) -> Candidate:
+    """The candidate whose password this is; one vague error for every way it can fail."""
+    refused = AccountError("e-mail address or password not recognised", status=401)
+    try:
+        email = normalise_email(email)
+    except AccountError:
+        raise refused from None
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        raise refused
+    candidate = db.execute(select(Candidate).where(Candidate.email == email)).scalar_one_or_none()
+    stored = candidate.password_hash if candidate is not None and candidate.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        raise refused from None
+    if candidate is None or not candidate.password_hash:
+        raise refused
+    if _hasher.check_needs_rehash(candidate.password_hash):
+        candidate.password_hash = _hasher.hash(password)
+    return candidate
+
+
+def set_password(db: Session, candidate: Candidate, password: str) -> None:
+    """A new password ends every other signed-in session of the account."""
+    check_password_rules(password)
+    candidate.password_hash = _hasher.hash(password)
+    revoke_all(db, candidate.id)
+    audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.password", subject=f"candidate:{candidate.id}")
+
+
+def start_session(db: Session, candidate: Candidate, *, label: str = "web") -> SignedIn:
+    token = "lrn_" + secrets.token_urlsafe(32)
+    expires = utcnow() + dt.timedelta(days=LEARNER_SESSION_DAYS)
+    db.add(ApiToken(token_hash=token_digest(token), role="learner", label=label, candidate_id=candidate.id,
+                    expires_at=expires))
+    db.flush()
+    return SignedIn(candidate.id, token, expires)
+
+
+def learner_for_token(db: Session, token: str) -> int | None:
+    """The candidate id a learner session token belongs to, if it is live."""
+    if not isinstance(token, str) or not token.startswith("lrn_") or len(token) > 100:
+        return None
+    row = db.execute(select(ApiToken.candidate_id, ApiToken.expires_at).where(
+        ApiToken.token_hash == token_digest(token), ApiToken.role == "learner", ApiToken.revoked.is_(False),
+    )).first()
+    if row is None or row.expires_at is None or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row.candidate_id
+
+
+def end_session(db: Session, token: str) -> None:
+    db.execute(update(ApiToken).where(ApiToken.token_hash == token_digest(token), ApiToken.role == "learner")
+               .values(revoked=True))
+
+
+def revoke_all(db: Session, candidate_id: int) -> None:
+    db.execute(update(ApiToken).where(ApiToken.candidate_id == candidate_id, ApiToken.revoked.is_(False))
+               .values(revoked=True))
+
+
+def create_signin_link(db: Session, email: str, *, actor: str) -> str:
+    """A one-time token for an administrator to send to a learner (first access, lost password)."""
+    candidate = db.execute(select(Candidate).where(Candidate.email == normalise_email(email))).scalar_one_or_none()
+    if candidate is None:
+        raise AccountError("no learner account has that e-mail address", status=404)
+    token = "lnk_" + secrets.token_urlsafe(32)
+    db.add(ApiToken(token_hash=token_digest(token), role="signin_link", label="sign-in link",
+                    candidate_id=candidate.id, expires_at=utcnow() + dt.timedelta(hours=SIGNIN_LINK_HOURS)))
+    audit.record(db, actor=actor, kind="candidate.signin_link", subject=f"candidate:{candidate.id}")
+    return token
+
+
+def redeem_signin_link(db: Session, token: str) -> Candidate:
+    """Uses the link up: a second visit, or one after it expired, is refused."""
+    refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one", status=400)
+    if not isinstance(token, str) or not token.startswith("lnk_") or len(token) > 100:
+        raise refused
+    row = db.execute(select(ApiToken).where(
+        ApiToken.token_hash == token_digest(token), ApiToken.role == "signin_link", ApiToken.revoked.is_(False),
+    ).with_for_update()).scalar_one_or_none()
+    if row is None or row.expires_at is None or as_utc(row.expires_at) <= utcnow():
+        raise refused
+    row.revoked = True
+    return db.get(Candidate, row.candidate_id)
+

@@ -1,0 +1,208 @@
+"""Learner accounts: argon2 passwords, revocable sessions, sign-in links, privacy, rate limits."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from item_bank import accounts
+from item_bank.db import transaction
+from item_bank.models import ApiToken, Candidate
+from learners import PASSWORD, learner_headers
+
+EXAM = "social-media-frontline"
+
+
+def register(client, email="ada@example.com", password=PASSWORD, name="Ada Lovelace"):
+    return client.post("/api/v1/learners", json={"name": name, "email": email, "password": password})
+
+
+def bearer(response) -> dict:
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def test_password_is_stored_as_argon2id_and_signs_in(client, app):
+    r = register(client)
+    assert r.status_code == 201
+    with transaction(app.extensions["db_factory"]) as db:
+        stored = db.execute(select(Candidate.password_hash).where(Candidate.email == "ada@example.com")).scalar_one()
+        tokens = db.execute(select(ApiToken.token_hash)).scalars().all()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert r.get_json()["token"] not in tokens  # only the token's digest is stored
+    r = client.post("/api/v1/signin", json={"email": "ADA@example.com ", "password": PASSWORD})
+    assert r.status_code == 200
+    assert client.get("/api/v1/me", headers=bearer(r)).get_json()["email"] == "ada@example.com"
+
+
+@pytest.mark.parametrize("email, password", [("ada@example.com", "wrong password!"),
+                                             ("nobody@example.com", PASSWORD),
+                                             ("not an address", PASSWORD)])
+def test_failed_sign_in_says_the_same_whatever_was_wrong(client, email, password):
+    register(client)
+    r = client.post("/api/v1/signin", json={"email": email, "password": password})
+    assert r.status_code == 401 and r.get_json()["error"] == "e-mail address or password not recognised"
+
+
+def test_an_email_cannot_be_registered_twice_or_taken_over(client):
+    assert register(client).status_code == 201
+    again = register(client, password="someone else's password", name="Mallory")
+    assert again.status_code == 409 and "token" not in again.get_json()
+
+
+@pytest.mark.parametrize("password", ["short", "x" * 1025])
+def test_password_length_rules(client, password):
+    r = register(client, password=password)
+    assert r.status_code == 422 and "password" in r.get_json()["error"]
+
+
+def test_sign_out_ends_the_token_on_the_server(client):
+    headers = bearer(register(client))
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert client.post("/api/v1/signout", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_expired_learner_token_is_refused(client, app):
+    headers = bearer(register(client))
+    with transaction(app.extensions["db_factory"]) as db:
+        for row in db.execute(select(ApiToken).where(ApiToken.role == "learner")).scalars():
+            row.expires_at = accounts.utcnow() - accounts.dt.timedelta(seconds=1)
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_learner_tokens_do_not_open_staff_routes_and_staff_tokens_are_not_learners(client, role_token):
+    learner = bearer(register(client))
+    assert client.get("/api/v1/psychometrics/parameter-sets", headers=learner).status_code == 401
+    assert client.get("/api/v1/admin/audit", headers=learner).status_code == 401
+    hr = {"Authorization": f"Bearer {role_token('hr')}"}
+    assert client.post("/api/v1/sessions", json={"exam_id": EXAM}, headers=hr).status_code == 401
+
+
+def test_a_learner_never_reads_another_learners_sitting_or_result(client, app):
+    ada = learner_headers(client, "ada@example.com")
+    bob = learner_headers(client, "bob@example.com", name="Bob")
+    view = client.post("/api/v1/sessions", json={"exam_id": EXAM}, headers=ada).get_json()
+    sid, item = view["session_id"], view["item"]
+    for method, url, body in (("get", f"/api/v1/sessions/{sid}", None),
+                              ("get", f"/api/v1/sessions/{sid}/result", None),
+                              ("post", f"/api/v1/sessions/{sid}/answers",
+                               {"seq": item["seq"], "item_id": item["item_id"], "choice": 0})):
+        r = getattr(client, method)(url, json=body, headers=bob)
+        assert r.status_code == 404, (url, r.get_json())  # not even told the sitting exists
+        assert "item" not in r.get_json()
+        assert getattr(client, method)(url, json=body).status_code == 401  # nobody signed in
+    assert client.get(f"/api/v1/sessions/{sid}", headers=ada).get_json()["answered"] == 0
+
+
+def test_web_pages_of_a_sitting_belong_to_its_learner(app):
+    owner, stranger = app.test_client(), app.test_client()
+    for c, email in ((owner, "ada@example.com"), (stranger, "eve@example.com")):
+        c.get("/register")
+        with c.session_transaction() as s:
+            csrf = s["csrf"]
+        r = c.post("/register", data={"name": "X Y", "email": email, "password": PASSWORD, "csrf_token": csrf})
+        assert r.status_code == 302
+    owner.get("/")
+    with owner.session_transaction() as s:
+        csrf = s["csrf"]
+    r = owner.post(f"/exams/{EXAM}/start", data={"csrf_token": csrf})
+    sitting = r.headers["Location"]
+    assert owner.get(sitting).status_code == 200
+    assert stranger.get(sitting).status_code == 404
+    assert app.test_client().get(sitting).status_code == 302  # signed out: to the sign-in page
+
+
+def test_sign_in_link_is_one_time_and_lets_the_learner_choose_a_password(client, app, role_token):
+    register(client)
+    admin = {"Authorization": f"Bearer {role_token('admin')}"}
+    r = client.post("/api/v1/admin/learners/signin-links", json={"email": "ada@example.com"}, headers=admin)
+    assert r.status_code == 201
+    path = r.get_json()["url"].split("://", 1)[1].split("/", 1)[1]
+    browser = app.test_client()
+    assert browser.get(f"/{path}").status_code == 200  # a page with a button: GET does not use the link up
+    with browser.session_transaction() as s:
+        csrf = s["csrf"]
+    r = browser.post(f"/{path}", data={"csrf_token": csrf})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/account/password")
+    browser.get("/account/password")
+    with browser.session_transaction() as s:
+        csrf = s["csrf"]
+    r = browser.post("/account/password", data={"password": "a brand new password", "csrf_token": csrf})
+    assert r.status_code == 302
+    # The old password and the learner's other sessions are gone; the new password works.
+    assert client.post("/api/v1/signin", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 401
+    assert client.post("/api/v1/signin", json={"email": "ada@example.com",
+                                               "password": "a brand new password"}).status_code == 200
+    second = app.test_client()
+    second.get(f"/{path}")
+    with second.session_transaction() as s:
+        csrf = s["csrf"]
+    r = second.post(f"/{path}", data={"csrf_token": csrf})
+    assert r.status_code == 400 and b"not valid" in r.data
+    assert client.post("/api/v1/admin/learners/signin-links", json={"email": "ada@example.com"}).status_code == 401
+
+
+def test_changing_the_password_needs_the_current_one(app):
+    c = app.test_client()
+    c.get("/register")
+    with c.session_transaction() as s:
+        csrf = s["csrf"]
+    c.post("/register", data={"name": "Ada", "email": "ada@example.com", "password": PASSWORD, "csrf_token": csrf})
+    c.get("/account/password")
+    with c.session_transaction() as s:
+        csrf = s["csrf"]
+    r = c.post("/account/password", data={"current_password": "not it at all", "password": "another password",
+                                          "csrf_token": csrf})
+    assert r.status_code == 401
+    with transaction(app.extensions["db_factory"]) as db:
+        candidate = db.execute(select(Candidate).where(Candidate.email == "ada@example.com")).scalar_one()
+        assert accounts.authenticate(db, email="ada@example.com", password=PASSWORD).id == candidate.id
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+@pytest.fixture
+def strict_app(app):
+    app.config.update(RATELIMIT_SIGNIN="100 per minute", RATELIMIT_SIGNIN_ACCOUNT="3 per minute",
+                      RATELIMIT_REGISTER="2 per minute", RATELIMIT_ANSWERS="4 per minute",
+                      RATELIMIT_VERIFY="3 per minute")
+    from api.limits import limiter
+
+    limiter.reset()
+    yield app
+    limiter.reset()
+
+
+def test_sign_in_attempts_per_account_are_limited(strict_app):
+    client = strict_app.test_client()
+    register(client)
+    statuses = [client.post("/api/v1/signin", json={"email": "ada@example.com", "password": "guess number x"}).status_code
+                for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    r = client.post("/api/v1/signin", json={"email": "ada@example.com", "password": PASSWORD})
+    assert r.status_code == 429 and "too many requests" in r.get_json()["error"]
+    assert int(r.headers["Retry-After"]) > 0
+    # Another account from the same address is not locked by the guessing at the first one.
+    register(client, email="bob@example.com")
+    assert client.post("/api/v1/signin", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 200
+
+
+def test_registrations_answers_and_verifications_are_limited(strict_app):
+    client = strict_app.test_client()
+    assert register(client).status_code == 201
+    headers = bearer(client.post("/api/v1/signin", json={"email": "ada@example.com", "password": PASSWORD}))
+    assert register(client, email="b@example.com").status_code == 201
+    assert register(client, email="c@example.com").status_code == 429
+    view = client.post("/api/v1/sessions", json={"exam_id": EXAM}, headers=headers).get_json()
+    statuses = []
+    for _ in range(6):
+        item = view["item"]
+        r = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
+                        json={"seq": item["seq"], "item_id": item["item_id"], "choice": 0}, headers=headers)
+        statuses.append(r.status_code)
+        if r.status_code == 201:
+            view = r.get_json()
+    assert statuses == [201] * 4 + [429] * 2
+    assert client.get(f"/api/v1/sessions/{view['session_id']}", headers=headers).get_json()["answered"] == 4
+    verdicts = [client.post("/api/v1/verify", json={"type": "nothing"}).status_code for _ in range(4)]
+    assert verdicts[:3] != [429] * 3 and verdicts[3] == 429
