@@ -23,7 +23,7 @@ from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
 from item_bank.models import Exam, ExamSession, Item, ParameterSet, Response, as_utc, utcnow
-from item_bank.runtime import RuntimePool, engine_config, pool_for, session_config
+from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config
 
 
 class DeliveryError(Exception):
@@ -277,14 +277,14 @@ def session_view(db: Session, row: ExamSession, answered: int | None = None) -> 
 def _presented(db: Session, row: ExamSession) -> PresentedItem | None:
     if row.state != "in_progress" or row.pending_item_id is None:
         return None
-    item = db.get(Item, row.pending_item_id)
+    item = item_content(db, row.pending_item_id)
     return PresentedItem(
         session_id=row.id,
         seq=row.pending_seq or 0,
         item_ref=item.external_id,
         scenario=item.scenario,
         question=item.question,
-        options=[o["text"] for o in item.options],
+        options=list(item.option_texts),
         answered=(row.pending_seq or 1) - 1,
     )
 
@@ -327,7 +327,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     ).scalars())
     earlier = next((r for r in responses if r.seq == seq), None)
     if earlier is not None:
-        item = db.get(Item, earlier.item_id)
+        item = item_content(db, earlier.item_id)
         if item.external_id == item_ref and earlier.choice == choice:
             # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
             db.refresh(row)
@@ -340,11 +340,11 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         _close_overdue(db, row, responses, actor)
         return AnswerOutcome(duplicate=False, finished=True, answered=len(responses), timed_out=True,
                              view=session_view(db, row, len(responses)))
-    pending = db.get(Item, row.pending_item_id)
+    pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
-    if not 0 <= choice < len(pending.options):
-        raise Invalid(f"'choice' must be between 0 and {len(pending.options) - 1}")
+    if not 0 <= choice < len(pending.option_texts):
+        raise Invalid(f"'choice' must be between 0 and {len(pending.option_texts) - 1}")
 
     score = int(choice == pending.key_index)
     plan = pretest_plan(row)

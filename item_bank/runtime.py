@@ -68,9 +68,43 @@ def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, .
     return pool
 
 
+@dataclass(frozen=True)
+class ItemContent:
+    """The parts of an item version delivery needs. A version's content never changes (a revision is a
+    new row), so it is cached per process like the pools; status changes do not touch it."""
+
+    id: int
+    external_id: str
+    version: int
+    scenario: str
+    question: str
+    option_texts: tuple[str, ...]
+    key_index: int
+
+
+_items: dict[tuple[str, int], ItemContent] = {}
+MAX_CACHED_ITEMS = 50_000
+
+
+def item_content(db: Session, item_id: int) -> ItemContent:
+    key = (db.get_bind().url.render_as_string(hide_password=True), item_id)
+    content = _items.get(key)
+    if content is None:
+        row = db.execute(select(Item.id, Item.external_id, Item.version, Item.scenario, Item.question,
+                                Item.options, Item.key_index).where(Item.id == item_id)).one()
+        content = ItemContent(row.id, row.external_id, row.version, row.scenario, row.question,
+                              tuple(o["text"] for o in row.options), row.key_index)
+        with _lock:
+            if len(_items) >= MAX_CACHED_ITEMS:
+                _items.clear()
+            _items[key] = content
+    return content
+
+
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _items.clear()
 
 
 def _build(db: Session, database: str, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
