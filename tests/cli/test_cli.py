@@ -73,6 +73,36 @@ def test_audit_verify_and_token(initialised):
     assert token.startswith("ctm_") and len(token) > 30
 
 
+def test_learner_sign_in_link_and_attempt_grant(initialised):
+    from item_bank import accounts
+    from item_bank.db import make_engine, make_session_factory, transaction
+    from item_bank.models import ApiToken, AttemptGrant
+
+    engine = make_engine(initialised)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            accounts.register(db, name="Cli Learner", email="cli@example.com", password="a long passphrase")
+        link = run(["learner", "link", "CLI@example.com"], initialised).stdout.strip()
+        assert link.startswith("http://127.0.0.1:8000/signin/link/lnk_")
+        with transaction(make_session_factory(engine)) as db:
+            assert accounts.redeem_signin_link(db, link.rsplit("/", 1)[1]).email == "cli@example.com"
+            assert db.query(ApiToken).filter_by(role="signin_link").one().revoked  # used up
+        proc = run(["learner", "link", "nobody@example.com"], initialised, check=False)
+        assert proc.returncode == 1 and "no learner account" in proc.stderr and "Traceback" not in proc.stderr
+
+        out = run(["learner", "grant-attempt", "cli@example.com", "--exam", "social-media-frontline",
+                   "--reason", "retrained"], initialised).stdout
+        assert "may sit social-media-frontline again" in out
+        with transaction(make_session_factory(engine)) as db:
+            grant = db.query(AttemptGrant).one()
+            assert (grant.exam_id, grant.reason, grant.granted_by) == ("social-media-frontline", "retrained", "cli")
+        proc = run(["learner", "grant-attempt", "cli@example.com", "--exam", "nope", "--reason", "x"], initialised,
+                   check=False)
+        assert proc.returncode == 1 and "no exam 'nope'" in proc.stderr
+    finally:
+        engine.dispose()
+
+
 def test_export_import_round_trip_and_bad_package(tmp_path, initialised):
     package = tmp_path / "bank.zip"
     assert "exported" in run(["bank", "export", "--format", "qti", "--out", str(package)], initialised).stdout
