@@ -187,23 +187,23 @@ def _item_page(row: ExamSession, item: delivery.PresentedItem, error: str | None
 @bp.post("/sit/<session_id>/answer")
 @limits.answers
 def answer(session_id: str):
-    with unit_of_work() as db:
-        _own_session(db, session_id)
     choice = request.form.get("choice")
     if choice is None:
         with unit_of_work() as db:
+            row = _own_session(db, session_id)
             item = delivery.current_item(db, session_id)
-            row = delivery.get_session(db, session_id)
             if item is None:
                 return redirect(url_for("learner.sit", session_id=session_id))
             return _item_page(row, item, error="Choose one answer before you continue."), 422
+    me = current_learner()
+    if me is None:
+        return redirect(url_for("learner.signin_page"))
     try:
         seq, choice_index = int(request.form.get("seq", "")), int(choice)
     except ValueError:
         abort(400, description="the answer form was malformed")
     outcome = delivery.submit_answer(session_factory(), session_id, seq=seq, item_ref=request.form.get("item_id", ""),
-                                     choice=choice_index, actor=f"candidate:{current_learner()}",
-                                     candidate_id=current_learner())
+                                     choice=choice_index, actor=f"candidate:{me}", candidate_id=me)
     if outcome.finished:
         issue_if_earned(session_id)
         return redirect(url_for("learner.result", session_id=session_id))
