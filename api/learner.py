@@ -1,6 +1,7 @@
 """Learner web pages: register or sign in, sit an exam one item per page, resume, see the result."""
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 import markdown
@@ -17,6 +18,8 @@ from item_bank.content import area_titles, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
 
 bp = Blueprint("learner", __name__)
+
+PASSWORD_AFTER_LINK_SECONDS = 3600
 
 
 @bp.app_context_processor
@@ -118,15 +121,21 @@ def signin_link(token: str):
         except accounts.AccountError as exc:
             return render_template("error.html", status=exc.status, message=exc.message), exc.status
         _remember(accounts.start_session(db, candidate, label="sign-in link"))
-    session["may_set_password"] = True
+    session["may_set_password_until"] = time.time() + PASSWORD_AFTER_LINK_SECONDS
     return redirect(url_for("learner.password_page"))
+
+
+def _may_set_password_without_current() -> bool:
+    """Right after a sign-in link, for a while: the link stood in for the password."""
+    until = session.get("may_set_password_until")
+    return isinstance(until, (int, float)) and until > time.time()
 
 
 @bp.get("/account/password")
 def password_page():
     if current_learner() is None:
         return redirect(url_for("learner.signin_page"))
-    return render_template("password.html", need_current=not session.get("may_set_password"))
+    return render_template("password.html", need_current=not _may_set_password_without_current())
 
 
 @bp.post("/account/password")
@@ -135,7 +144,7 @@ def set_password():
     me = current_learner()
     if me is None:
         return redirect(url_for("learner.signin_page"))
-    need_current = not session.get("may_set_password")
+    need_current = not _may_set_password_without_current()
     try:
         with unit_of_work() as db:
             candidate = db.get(Candidate, me)
