@@ -11,6 +11,7 @@ import pytest
 from item_bank import interchange, qti
 from item_bank.content import CONTENT_DIR, ContentError, ItemSource, load_areas, load_items
 from item_bank.qti import QTIError
+from qti_samples import TEXT_ENTRY
 
 MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
 <qti-assessment-item xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0"
@@ -37,16 +38,6 @@ MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
 </qti-assessment-item>
 """
 
-TEXT_ENTRY = """<qti-assessment-item xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0" identifier="DEF-102"
-    title="t" adaptive="false" time-dependent="false">
-  <qti-response-declaration identifier="RESPONSE" cardinality="single" base-type="string">
-    <qti-correct-response><qti-value>York</qti-value></qti-correct-response>
-  </qti-response-declaration>
-  <qti-item-body>
-    <p>Identify the missing word: Once upon a time there lived a king in
-      <qti-text-entry-interaction response-identifier="RESPONSE"/>.</p>
-  </qti-item-body>
-</qti-assessment-item>"""
 
 
 @pytest.fixture(scope="module")

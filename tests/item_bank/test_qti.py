@@ -11,6 +11,7 @@ import pytest
 from item_bank import qti
 from item_bank.content import ItemSource, load_items
 from item_bank.qti import QTIError
+from qti_samples import TEXT_ENTRY
 
 NS = {"q": qti.QTI_NS, "cp": qti.CP_NS, "lom": qti.LOM_NS, "cm": qti.CERTAMEN_NS}
 
@@ -205,16 +206,6 @@ def test_bank_rules_apply_to_qti_items():
         qti.qti_to_item(xml, area="defamation", difficulty=0.0, source="rival.xml")
 
 
-TEXT_ENTRY = """<qti-assessment-item xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0" identifier="DEF-102"
-    title="t" adaptive="false" time-dependent="false">
-  <qti-response-declaration identifier="RESPONSE" cardinality="single" base-type="string">
-    <qti-correct-response><qti-value>York</qti-value></qti-correct-response>
-  </qti-response-declaration>
-  <qti-item-body>
-    <p>Identify the missing word: Once upon a time there lived a king in
-      <qti-text-entry-interaction response-identifier="RESPONSE"/>.</p>
-  </qti-item-body>
-</qti-assessment-item>"""
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [
