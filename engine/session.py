@@ -105,6 +105,7 @@ class AdaptiveSession:
         self._items: list[int] = []
         self._scores: list[int] = []
         self._set_aside: list[int] = []
+        self._barred = np.zeros(n, dtype=bool)  # set aside by Sympson-Hetter for this examinee
         self._pending: int | None = None
         self._counts = self._plan.blueprint.new_counts()
         self._posterior = GridPosterior(self._plan.tables.grid, config.prior_mean, config.prior_sd)
@@ -173,11 +174,18 @@ class AdaptiveSession:
             item = randomesque_choice(scores, self._config.randomesque_k, step_uniform(self._seed, step))
         elif exposure == "sympson_hetter":
             seed = self._seed
+            if self._barred.any():
+                # Items set aside earlier stay out while anything else may be given; when only they
+                # remain (e.g. a blueprint minimum forces an area), content rules outrank exposure.
+                open_scores = np.where(self._barred, -np.inf, scores)
+                if np.isfinite(open_scores).any():
+                    scores = open_scores
             item, set_aside = sympson_hetter_choice(
                 scores, self._plan.exposure_k, lambda draw: step_uniform(seed, step, draw)
             )
-            for index in set_aside:
-                self._penalty[index] = -np.inf
+            if item is None and set_aside:
+                item = set_aside.pop(0)  # every candidate was drawn and set aside: give the best one
+            self._barred[set_aside] = True
             self._set_aside.extend(set_aside)
         else:
             item = int(scores.argmax())

@@ -148,3 +148,27 @@ def test_sympson_hetter_requires_parameters_for_the_whole_bank():
         AdaptiveSession(bank, CATConfig(exposure="sympson_hetter"))
     with pytest.raises(ValueError, match="20 items"):
         AdaptiveSession(bank, CATConfig(exposure="sympson_hetter", sympson_hetter_k=[1.0] * 19))
+
+
+def test_blueprint_minimums_outrank_sympson_hetter_barring():
+    """A small area that the blueprint requires, whose items exposure control rarely lets through:
+    the items it sets aside come back when nothing else can satisfy the blueprint."""
+    rng = np.random.default_rng(4)
+    common, rare = 60, 4
+    bank = Bank(a=np.r_[rng.uniform(0.8, 1.6, common), np.full(rare, 1.2)],
+                b=np.r_[rng.normal(0, 1, common), np.linspace(-1, 1, rare)],
+                area=np.r_[np.ones(common, dtype=int), np.full(rare, 2)])
+    k = np.r_[np.ones(common), np.full(rare, 0.05)]  # the rare area's items are almost always set aside
+    config = CATConfig(exposure="sympson_hetter", sympson_hetter_k=k.tolist(), blueprint={1: (0, 20), 2: (3, 4)},
+                       min_length=10, max_length=12, se_target=None)
+    for seed in range(200):
+        session = AdaptiveSession(bank, config, seed=seed)
+        theta = rng.normal()
+        while (item := session.next_item()) is not None:
+            session.record(item, int(rng.random() < bank.expected_score(theta, [item])[0]))
+        taken = np.array(session.administered)
+        assert (taken >= common).sum() >= 3, f"seed {seed}: blueprint minimum missed ({session.stop_reason})"
+        assert session.stop_reason != "bank_exhausted"
+        # Replaying the stored answers reaches the same state (resumed sittings stay consistent).
+        replay = AdaptiveSession.from_state(bank, config, session.to_state())
+        assert replay.administered == session.administered and replay.stop_reason == session.stop_reason
