@@ -84,13 +84,13 @@ def learner_token() -> str | None:
 def current_learner() -> int | None:
     """The signed-in learner's candidate id (looked up once per request), or None."""
     if "learner_id" not in g:
-        from api.services import unit_of_work
+        from api.services import autocommit_connection
 
         token = learner_token()
         g.learner_id = None
         if token:
-            with unit_of_work() as db:
-                g.learner_id = accounts.learner_for_token(db, token)
+            with autocommit_connection() as conn:
+                g.learner_id = accounts.learner_for_token(conn, token)
     return g.learner_id
 
 

@@ -22,6 +22,13 @@ its chain, or events after a seal; a completed sitting whose chain is not sealed
 an exam.start event; a stored response without its exam.answer event (or differing from it) and an
 exam.answer event without its response.
 
+Reading the head. Appending needs the chain's head (its newest event's seq and hash). `record` looks
+it up, unless the caller passes the head it read with `head_columns` in a statement it runs anyway:
+delivery reads a sitting's head together with the sitting's row lock, one round trip fewer per answer.
+A head read that way can only be stale, never ahead (on PostgreSQL a statement that waited for the row
+lock sees other tables as they were when it began), and a stale head makes the insert collide on
+(chain, chain_seq), so the request retries instead of forking the chain.
+
 Honest limits. The tail of an in-progress sitting's chain is protected only by the response
 cross-check: removing (or forging) the latest answer events together with their responses goes
 unnoticed. Likewise the newest events of the global chain have no successor to contradict their
@@ -37,7 +44,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, ScalarSelect, insert, select, text
 from sqlalchemy.orm import Session
 
 from item_bank.models import AuditEvent, ExamSession, Item, Response, utcnow
@@ -71,36 +78,72 @@ def chain_of(subject: str) -> str:
     return subject if subject.startswith(SESSION_PREFIX) else GLOBAL
 
 
-def record(db: Session, *, actor: str, kind: str, subject: str, data: dict[str, Any] | None = None) -> AuditEvent:
+@dataclass(frozen=True)
+class ChainHead:
+    """A chain's newest event: the next event links to `hash` and gets chain_seq `seq + 1`."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def of(cls, seq: int | None, hash_: str | None) -> "ChainHead":
+        """From the values `head_columns` read: NULLs mean an empty chain."""
+        return EMPTY_CHAIN if seq is None else cls(seq, hash_)
+
+
+EMPTY_CHAIN = ChainHead(0, GENESIS)
+
+
+def head_columns(chain: Any) -> tuple[ScalarSelect[int], ScalarSelect[str]]:
+    """The seq and hash of `chain`'s newest event as scalar subqueries (NULL when the chain is empty),
+    to read in a SELECT the caller runs anyway and hand to `record` via `ChainHead.of`.
+
+    `chain` is a chain name or a SQL expression for one (e.g. a bind parameter)."""
+    def newest(column):
+        return (select(column).where(AuditEvent.chain == chain)
+                .order_by(AuditEvent.chain_seq.desc()).limit(1).scalar_subquery())
+
+    return newest(AuditEvent.chain_seq), newest(AuditEvent.hash)
+
+
+def record(db: Session, *, actor: str, kind: str, subject: str, data: dict[str, Any] | None = None,
+           head: ChainHead | None = None) -> ChainHead:
     """Append an event inside the caller's transaction (so it commits or rolls back with the change).
 
     A sitting's event must be recorded while holding that sitting's row (see the module docstring).
+    `head` is the head of the event's chain if the caller has read it (see "Reading the head"); the
+    returned head is the new event, to pass on when recording another event on the same chain.
     Recording a closing kind (exam.finish) also seals the sitting's chain on the global chain.
     """
     if kind == SEAL_KIND:
         raise ValueError(f"{SEAL_KIND!r} events are written by the audit trail itself")
     chain = chain_of(subject)
-    event = _append(db, chain, actor=actor, kind=kind, subject=subject, data=data or {})
+    event = _append(db, chain, actor=actor, kind=kind, subject=subject, data=data or {}, head=head)
     if chain != GLOBAL and kind in CLOSING_KINDS:
         _append(db, GLOBAL, actor="audit", kind=SEAL_KIND, subject=chain,
-                data={"chain": chain, "events": event.chain_seq, "head": event.hash})
+                data={"chain": chain, "events": event.seq, "head": event.hash})
     return event
 
 
-def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, data: dict[str, Any]) -> AuditEvent:
+def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, data: dict[str, Any],
+            head: ChainHead | None = None) -> ChainHead:
     if chain == GLOBAL and db.get_bind().dialect.name == "postgresql":
         # Serialise global appends so two workers never chain onto the same predecessor (held to commit).
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GLOBAL_LOCK_KEY})
-    head = db.execute(
-        select(AuditEvent.hash, AuditEvent.chain_seq)
-        .where(AuditEvent.chain == chain).order_by(AuditEvent.chain_seq.desc()).limit(1)
-    ).first()
-    prev, seq = (head.hash, head.chain_seq + 1) if head else (GENESIS, 1)
-    event = AuditEvent(chain=chain, chain_seq=seq, actor=actor, kind=kind, subject=subject, data=data,
-                       prev_hash=prev, at=utcnow())
-    event.hash = _digest(prev, _timestamp(event.at), actor, kind, subject, data)
-    db.add(event)
-    db.flush()
+    db.flush()  # the caller's pending changes are written before the event, as they have always been
+    if head is None:
+        found = db.execute(
+            select(AuditEvent.chain_seq, AuditEvent.hash)
+            .where(AuditEvent.chain == chain).order_by(AuditEvent.chain_seq.desc()).limit(1)
+        ).first()
+        head = ChainHead.of(*found) if found else EMPTY_CHAIN
+    at = utcnow()
+    event = ChainHead(head.seq + 1, _digest(head.hash, _timestamp(at), actor, kind, subject, data))
+    # A Core INSERT: nothing reads the event back as an ORM object, and it skips a unit-of-work flush.
+    db.connection().execute(insert(AuditEvent.__table__), {
+        "chain": chain, "chain_seq": event.seq, "at": at, "actor": actor, "kind": kind, "subject": subject,
+        "data": data, "prev_hash": head.hash, "hash": event.hash,
+    })
     return event
 
 

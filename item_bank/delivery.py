@@ -1,17 +1,20 @@
 """Exam delivery: start, present, answer, finish -- the stored responses are the source of truth.
 
-Every call rebuilds the adaptive session from the stored responses, so any worker can serve any
+Every call rebuilds the adaptive session from the stored responses (or takes the one the sitting's
+previous answer left in this process, after checking it against them), so any worker can serve any
 request and a restart loses nothing that was acknowledged.
 """
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple, Sequence, Union
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,20 +138,150 @@ class SessionResult:
         }
 
 
+class StoredAnswer(NamedTuple):
+    """A stored response as delivery reads it: plain values, not an ORM object (it is never changed)."""
+
+    seq: int
+    item_id: int
+    choice: int
+    score: int
+    scored: bool
+
+
+# The answer path's statements are built once, with bind parameters: building a statement costs
+# about as much Python time as executing a compiled (cached) one.
+_STORED_ANSWERS = (
+    select(Response.seq, Response.item_id, Response.choice, Response.score, Response.scored)
+    .where(Response.session_id == bindparam("session_id")).order_by(Response.seq)
+)
+_INSERT_RESPONSE = insert(Response.__table__)
+
+
+def _stored_answers(db: Session, session_id: str) -> list[StoredAnswer]:
+    """The sitting's responses in seq order, read as Core rows (several times cheaper than ORM objects)."""
+    rows = db.connection().execute(_STORED_ANSWERS, {"session_id": session_id})
+    return [StoredAnswer._make(r) for r in rows]
+
+
+@dataclass
+class _Sitting:
+    """An exam_sessions row as the answer path reads and writes it: a Core SELECT (with the row lock)
+    and one Core UPDATE of what the answer changed. The ORM's load and unit-of-work flush of the row
+    cost more Python time than the rest of writing an answer. Everything else uses ExamSession."""
+
+    id: str
+    candidate_id: int
+    exam_id: str
+    parameter_set_id: int
+    seed: int
+    cat_config: dict[str, Any]
+    deadline: dt.datetime | None
+    state: str
+    pending_item_id: int | None
+    pending_seq: int | None
+    presented_at: dt.datetime | None
+    theta: float | None
+    se: float | None
+    decision: str | None
+    stop_reason: str | None
+    area_feedback: list[dict[str, Any]] | None
+    finished_at: dt.datetime | None
+
+
+# What an answer changes in the row: the next item and the estimate; finishing also sets the outcome.
+_ADVANCED = ("pending_item_id", "pending_seq", "presented_at", "theta", "se")
+_FINISHED = _ADVANCED + ("state", "finished_at", "decision", "stop_reason", "area_feedback")
+
+_sittings = ExamSession.__table__
+_READ_SITTING = (
+    select(*(_sittings.c[f.name] for f in fields(_Sitting)), *audit.head_columns(bindparam("chain")))
+    .where(_sittings.c.id == bindparam("session_id"))
+)
+_LOCK_SITTING = _READ_SITTING.with_for_update(of=_sittings)
+_WRITE_SITTING = update(_sittings).where(_sittings.c.id == bindparam("sitting_id"))
+
+
+def _read_sitting(db: Session, session_id: str, *, lock: bool = False) -> tuple[_Sitting, audit.ChainHead]:
+    """The sitting and the head of its audit chain, read in one statement; with `lock`, the row stays
+    locked until commit (one round trip fewer per answer than looking the head up when recording;
+    see item_bank.audit)."""
+    _check_session_id(session_id)
+    found = db.connection().execute(_LOCK_SITTING if lock else _READ_SITTING,
+                                    {"session_id": session_id, "chain": audit.SESSION_PREFIX + session_id}).first()
+    if found is None:
+        raise NotFound("no such exam session")
+    *columns, head_seq, head_hash = found
+    return _Sitting(*columns), audit.ChainHead.of(head_seq, head_hash)
+
+
+def _write_sitting(db: Session, row: _Sitting) -> None:
+    """One UPDATE of the columns the answer changed, no others (writing area_feedback's None before
+    the end would store a JSON null where the ORM leaves SQL NULL)."""
+    names = _FINISHED if row.state != "in_progress" else _ADVANCED
+    db.connection().execute(_WRITE_SITTING, {"sitting_id": row.id, **{n: getattr(row, n) for n in names}})
+
+
+# A sitting as delivery reads it: the ORM row, or the answer path's own copy.
+AnySitting = Union[ExamSession, _Sitting]
+
+
 # ---------------------------------------------------------------- engine glue
 
-def _replay(pool: RuntimePool, row: ExamSession, responses: list[Response]) -> AdaptiveSession:
+def _replay(pool: RuntimePool, row: AnySitting, responses: Sequence[StoredAnswer]) -> AdaptiveSession:
     state = {
         "version": 1,
         "seed": row.seed,
         "items": [pool.position(r.item_id) for r in responses],
         "scores": [r.score for r in responses],
     }
-    return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config), state)
+    return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config, sitting=row.id), state)
 
 
-def _pool_of(db: Session, row: ExamSession) -> RuntimePool:
+def _pool_of(db: Session, row: AnySitting) -> RuntimePool:
     return pool_for(db, row.parameter_set_id, row.cat_config["areas"])
+
+
+class _EngineSessions:
+    """Engine sessions of the sittings this process answered last, so that the next answer need not
+    replay every stored response (a selection step per answer so far: most of an answer's engine time).
+    A learner's requests usually reach the same worker over one keep-alive connection, so most answers
+    find their sitting here; the others replay as before.
+
+    An entry is used only if it has recorded exactly the sitting's stored scored responses: the engine
+    session is a deterministic function of (bank, config, seed, responses), and a sitting's bank, config
+    and seed never change, so it is then the session a replay would build. `take` removes the entry, so
+    two requests never share one; `keep` puts it back once the answer that advanced it has committed.
+    """
+
+    def __init__(self, size: int):
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], AdaptiveSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, str], items: list[int], scores: list[int]) -> AdaptiveSession | None:
+        with self._lock:
+            session = self._entries.pop(key, None)
+        if session is not None and session.administered == items and session.responses == scores:
+            return session
+        return None
+
+    def keep(self, key: tuple[str, str], session: AdaptiveSession) -> None:
+        if session.finished:
+            return
+        with self._lock:
+            self._entries[key] = session
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_engine_sessions = _EngineSessions(size=2000)  # a few kB each (arrays over the pool)
+
+
+def _resume(pool: RuntimePool, row: AnySitting, scored: Sequence[StoredAnswer]) -> AdaptiveSession:
+    """The sitting's engine session after its scored responses: kept from its last answer, else replayed."""
+    kept = _engine_sessions.take((pool.database, row.id), [pool.position(r.item_id) for r in scored],
+                                 [r.score for r in scored])
+    return kept if kept is not None else _replay(pool, row, scored)
 
 
 # ---------------------------------------------------------------- public operations
@@ -213,7 +346,9 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
     row.presented_at = utcnow()
     db.add(row)
     db.flush()
+    # The sitting's id is new, so its chain is empty: no head to look up.
     audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
+                 head=audit.EMPTY_CHAIN,
                  data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
     return row
 
@@ -245,9 +380,13 @@ def _seed_pretest_items(db: Session, exam: Exam, seed: int) -> dict[str, int]:
     return {str(int(p)): int(i) for p, i in zip(sorted(positions), items)}
 
 
-def get_session(db: Session, session_id: str, *, for_update: bool = False) -> ExamSession:
+def _check_session_id(session_id: Any) -> None:
     if not isinstance(session_id, str) or len(session_id) > 64:
         raise NotFound("no such exam session")
+
+
+def get_session(db: Session, session_id: str, *, for_update: bool = False) -> ExamSession:
+    _check_session_id(session_id)
     query = select(ExamSession).where(ExamSession.id == session_id)
     if for_update:
         query = query.with_for_update()
@@ -264,17 +403,17 @@ def current_item(db: Session, session_id: str) -> PresentedItem | None:
     return _presented(db, row)
 
 
-def session_view(db: Session, row: ExamSession, answered: int | None = None) -> SessionView:
+def session_view(db: Session, row: AnySitting, answered: int | None = None) -> SessionView:
     """The sitting as its learner sees it (closing it first if its time is up)."""
-    if _overdue(row):
-        close_if_overdue(db, row.id)
+    if _overdue(row) and close_if_overdue(db, row.id):
+        row = get_session(db, row.id)  # as closed (for an ExamSession, the same object)
     if answered is None:
         answered = db.execute(select(func.count()).select_from(Response).where(Response.session_id == row.id)).scalar()
     return SessionView(session_id=row.id, exam_id=row.exam_id, state=row.state, answered=answered,
                        item=_presented(db, row), deadline=row.deadline, seconds_left=seconds_left(row))
 
 
-def _presented(db: Session, row: ExamSession) -> PresentedItem | None:
+def _presented(db: Session, row: AnySitting) -> PresentedItem | None:
     if row.state != "in_progress" or row.pending_item_id is None:
         return None
     item = item_content(db, row.pending_item_id)
@@ -298,7 +437,10 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
     for attempt in range(3):
         try:
             with transaction(factory) as db:
-                return _submit(db, session_id, seq, item_ref, choice, actor, candidate_id)
+                outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, candidate_id)
+            if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
+                _engine_sessions.keep(*advanced)
+            return outcome
         except IntegrityError:
             # A concurrent request stored this seq first; the retry will see it as a duplicate.
             if attempt == 2:
@@ -317,29 +459,29 @@ def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, in
 
 
 def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
-            candidate_id: int | None) -> AnswerOutcome:
-    row = get_session(db, session_id, for_update=True)
+            candidate_id: int | None) -> tuple[AnswerOutcome, tuple[tuple[str, str], AdaptiveSession] | None]:
+    """The answer's outcome, and the engine session it advanced (with its key in _engine_sessions)."""
+    row, head = _read_sitting(db, session_id, lock=True)
     if candidate_id is not None and row.candidate_id != candidate_id:
         raise NotFound("no such exam session")
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
-    responses = list(db.execute(
-        select(Response).where(Response.session_id == row.id).order_by(Response.seq)
-    ).scalars())
+    responses = _stored_answers(db, row.id)
     earlier = next((r for r in responses if r.seq == seq), None)
     if earlier is not None:
         item = item_content(db, earlier.item_id)
         if item.external_id == item_ref and earlier.choice == choice:
             # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
-            db.refresh(row)
+            row, _ = _read_sitting(db, row.id)
             return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(responses),
-                                 view=session_view(db, row, len(responses)))
+                                 view=session_view(db, row, len(responses))), None
         raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
     if _overdue(row):
-        _close_overdue(db, row, responses, actor)
+        _close_overdue(db, row, responses, actor, head)
+        _write_sitting(db, row)
         return AnswerOutcome(duplicate=False, finished=True, answered=len(responses), timed_out=True,
-                             view=session_view(db, row, len(responses)))
+                             view=session_view(db, row, len(responses))), None
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
@@ -351,39 +493,41 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     unscored = plan.get(seq) == pending.id  # a seeded pretest item: recorded, never scored
     pool = _pool_of(db, row)
     scored = [r for r in responses if r.scored]
-    engine_session = _replay(pool, row, scored)
+    engine_session = _resume(pool, row, scored)
     if not unscored:
         position = pool.position(pending.id)
         if engine_session.next_item() != position:
             raise Conflict("the stored session is inconsistent with its responses")  # never expected
         engine_session.record(position, score)
-    response = Response(session_id=row.id, seq=seq, item_id=pending.id, choice=choice, score=score,
-                        scored=not unscored, presented_at=row.presented_at, answered_at=utcnow())
-    db.add(response)
-    db.flush()  # the unique (session, seq) constraint fires here on a race
-    responses.append(response)
+    # A Core INSERT (no ORM object to track); the unique (session, seq) constraint fires here on a race.
+    db.connection().execute(_INSERT_RESPONSE, {
+        "session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
+        "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow(),
+    })
+    responses.append(StoredAnswer(seq, pending.id, choice, score, not unscored))
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     _present_next(row, pool, engine_session, responses, seq + 1)
+    _write_sitting(db, row)
     # The sitting's own audit chain needs no lock beyond the row lock held above; finishing also seals
     # the chain on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
-    audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}",
-                 data={"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice,
-                       "scored": not unscored})
+    head = audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}", head=head,
+                        data={"seq": seq, "item": pending.external_id, "version": pending.version,
+                              "choice": choice, "scored": not unscored})
     if row.state == "completed":
-        audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
+        audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
                      data={"decision": row.decision, "theta": row.theta, "se": row.se,
                            "items": len(responses), "stop_reason": row.stop_reason})
     return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses),
-                         view=session_view(db, row, len(responses)))
+                         view=session_view(db, row, len(responses))), ((pool.database, row.id), engine_session)
 
 
-def pretest_plan(row: ExamSession) -> dict[int, int]:
+def pretest_plan(row: AnySitting) -> dict[int, int]:
     """seq -> item id of the pretest items this sitting was seeded with at its start."""
     return {int(seq): int(item_id) for seq, item_id in (row.cat_config.get("pretest_plan") or {}).items()}
 
 
-def _present_next(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveSession,
-                  responses: list[Response], seq: int) -> None:
+def _present_next(row: AnySitting, pool: RuntimePool, engine_session: AdaptiveSession,
+                  responses: Sequence[StoredAnswer], seq: int) -> None:
     planned = pretest_plan(row).get(seq)
     if planned is not None and not engine_session.finished:
         row.pending_item_id, row.pending_seq, row.presented_at = planned, seq, utcnow()
@@ -397,7 +541,7 @@ def _present_next(row: ExamSession, pool: RuntimePool, engine_session: AdaptiveS
         row.presented_at = utcnow()
 
 
-def _finish(row: ExamSession, pool: RuntimePool, scored: list[Response], decision: str | None,
+def _finish(row: AnySitting, pool: RuntimePool, scored: Sequence[StoredAnswer], decision: str | None,
             stop_reason: str | None) -> None:
     row.state = "completed"
     row.pending_item_id = None
@@ -408,13 +552,13 @@ def _finish(row: ExamSession, pool: RuntimePool, scored: list[Response], decisio
     row.area_feedback = area_feedback(pool, scored, float(row.cat_config["cut_score"]))
 
 
-def seconds_left(row: ExamSession) -> int | None:
+def seconds_left(row: AnySitting) -> int | None:
     if row.deadline is None or row.state != "in_progress":
         return None
     return max(0, int((as_utc(row.deadline) - utcnow()).total_seconds()))
 
 
-def _overdue(row: ExamSession) -> bool:
+def _overdue(row: AnySitting) -> bool:
     return row.state == "in_progress" and row.deadline is not None and utcnow() > as_utc(row.deadline) + DEADLINE_GRACE
 
 
@@ -426,12 +570,12 @@ def close_if_overdue(db: Session, session_id: str) -> bool:
     row = get_session(db, session_id, for_update=True)
     if not _overdue(row):  # closed meanwhile by an answer or another look
         return False
-    responses = list(db.execute(select(Response).where(Response.session_id == row.id)).scalars())
-    _close_overdue(db, row, responses, actor="system")
+    _close_overdue(db, row, _stored_answers(db, row.id), actor="system")
     return True
 
 
-def _close_overdue(db: Session, row: ExamSession, responses: list[Response], actor: str) -> None:
+def _close_overdue(db: Session, row: AnySitting, responses: Sequence[StoredAnswer], actor: str,
+                   head: audit.ChainHead | None = None) -> None:
     """Scores what was answered in time. Fewer scored items than the exam's minimum length is not
     enough evidence to certify anyone, so that is a fail; otherwise the estimate decides."""
     pool = _pool_of(db, row)
@@ -441,12 +585,12 @@ def _close_overdue(db: Session, row: ExamSession, responses: list[Response], act
     passed = enough and engine_session.theta >= float(row.cat_config["cut_score"])
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     _finish(row, pool, scored, "pass" if passed else "fail", "time_limit")
-    audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}",
+    audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
                  data={"decision": row.decision, "theta": row.theta, "se": row.se,
                        "items": len(responses), "stop_reason": row.stop_reason})
 
 
-def area_feedback(pool: RuntimePool, responses: list[Response], cut_score: float) -> list[dict[str, Any]]:
+def area_feedback(pool: RuntimePool, responses: Sequence[StoredAnswer], cut_score: float) -> list[dict[str, Any]]:
     """Per area: did the learner score at least what a borderline passer would on the same items?
 
     Reports only a verdict per area, never which answers were right, so no key leaks.

@@ -105,6 +105,7 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _items.clear()
+        _sitting_configs.clear()
 
 
 def _build(db: Session, database: str, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
@@ -154,15 +155,33 @@ def session_config(exam: Exam) -> dict[str, Any]:
 
 
 _configs: dict[str, CATConfig] = {}
+_sitting_configs: dict[tuple[str, int, str], CATConfig] = {}
+MAX_CACHED_SITTINGS = 50_000
 
 
-def engine_config(pool: RuntimePool, snapshot: dict[str, Any]) -> CATConfig:
-    """The engine's config for a session snapshot, cached: many sessions share one snapshot."""
-    cache_key = f"{pool.database}:{pool.parameter_set_id}:{json.dumps(snapshot, sort_keys=True)}"
+def engine_config(pool: RuntimePool, snapshot: dict[str, Any], *, sitting: str | None = None) -> CATConfig:
+    """The engine's config for a session snapshot, cached: many sessions share one snapshot.
+
+    The content key leaves out the sitting's own pretest plan, which the engine never sees, so
+    sittings with pretest items share a config instead of each adding one to the cache.
+    With `sitting` (the sitting's id) the config is also remembered per sitting: a sitting's snapshot
+    never changes after its start, so its later answers skip serialising it for the content key.
+    """
+    by_sitting = None if sitting is None else (pool.database, pool.parameter_set_id, sitting)
+    config = _sitting_configs.get(by_sitting) if by_sitting else None
+    if config is not None:
+        return config
+    engine_part = {k: v for k, v in snapshot.items() if k != "pretest_plan"}
+    cache_key = f"{pool.database}:{pool.parameter_set_id}:{json.dumps(engine_part, sort_keys=True)}"
     config = _configs.get(cache_key)
     if config is None:
         settings = {k: v for k, v in snapshot.items() if k not in SESSION_ONLY_SETTINGS}
         settings["blueprint"] = pool.engine_blueprint(snapshot.get("blueprint", {}))
         settings["enemies"] = [list(g) for g in pool.enemy_groups]
         config = _configs[cache_key] = CATConfig.from_dict(settings)
+    if by_sitting:
+        with _lock:
+            if len(_sitting_configs) >= MAX_CACHED_SITTINGS:
+                _sitting_configs.clear()
+            _sitting_configs[by_sitting] = config
     return config

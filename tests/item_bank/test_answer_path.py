@@ -1,0 +1,147 @@
+"""The answer path's shortcuts give exactly what the long way gives.
+
+An answer reads the sitting and its audit chain head in one statement, writes with Core statements,
+goes on from the engine session its previous answer left in this process (when it matches the stored
+responses) and caches the engine config per sitting. Each is checked against what it replaces.
+"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from item_bank import audit, delivery
+from item_bank.audit import verify_chain
+from item_bank.db import make_engine, make_session_factory, transaction
+from item_bank.models import Candidate, ExamSession, Item
+from item_bank.runtime import engine_config
+
+EXAM = "social-media-frontline"
+
+
+@pytest.fixture
+def factory(database_url):
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def new_sitting(factory, email: str) -> str:
+    with transaction(factory) as db:
+        candidate = Candidate(name="Path Tester", email=email)
+        db.add(candidate)
+        db.flush()
+        return delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+
+
+def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
+    """Right, right, wrong, ... so that the estimate moves both ways."""
+    with transaction(factory) as db:
+        row = delivery.get_session(db, sid)
+        seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
+    choice = item.key_index if n % 3 != 2 else (item.key_index + 1) % len(item.options)
+    return delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=choice)
+
+
+def kept_engine_session(factory, sid: str):
+    with transaction(factory) as db:
+        pool = delivery._pool_of(db, delivery.get_session(db, sid))
+    return delivery._engine_sessions._entries.get((pool.database, sid))
+
+
+def replayed_engine_session(factory, sid: str):
+    with transaction(factory) as db:
+        row = delivery.get_session(db, sid)
+        pool = delivery._pool_of(db, row)
+        scored = [r for r in delivery._stored_answers(db, sid) if r.scored]
+        session = delivery._replay(pool, row, scored)
+    session.next_item()
+    return session
+
+
+def test_the_kept_engine_session_is_the_one_a_replay_builds(factory):
+    sid = new_sitting(factory, "kept@example.com")
+    for n in range(100):
+        outcome = answer(factory, sid, n)
+        if outcome.finished:
+            break
+        kept, replayed = kept_engine_session(factory, sid), replayed_engine_session(factory, sid)
+        assert kept is not None
+        assert kept.to_state() == replayed.to_state()
+        assert kept.set_aside == replayed.set_aside
+    else:
+        raise AssertionError("the exam did not finish within 100 answers")
+    assert kept_engine_session(factory, sid) is None  # a finished sitting is not kept
+    with transaction(factory) as db:
+        assert verify_chain(db).ok
+
+
+def test_a_kept_engine_session_that_differs_from_the_stored_responses_is_dropped(factory):
+    sid = new_sitting(factory, "differs@example.com")
+    answer(factory, sid, 0)
+    answer(factory, sid, 1)
+    kept = kept_engine_session(factory, sid)
+    key = next(k for k, v in delivery._engine_sessions._entries.items() if v is kept)
+    items, scores = kept.administered, kept.responses
+    assert delivery._engine_sessions.take(key, items, [1 - scores[0], *scores[1:]]) is None
+    assert delivery._engine_sessions.take(key, items, scores) is None  # taken: gone, not handed out twice
+    answer(factory, sid, 2)  # replays instead
+    assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
+
+
+def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch):
+    sid = new_sitting(factory, "rollback@example.com")
+    answer(factory, sid, 0)
+    with transaction(factory) as db:
+        before = delivery.get_session(db, sid).pending_seq
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(delivery.audit, "record", fail)
+        with pytest.raises(RuntimeError):
+            answer(factory, sid, 1)
+    assert kept_engine_session(factory, sid) is None  # it had recorded an answer that was not stored
+    with transaction(factory) as db:
+        assert delivery.get_session(db, sid).pending_seq == before
+    answer(factory, sid, 1)
+    assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
+    with transaction(factory) as db:
+        assert verify_chain(db).ok
+
+
+def test_a_stale_chain_head_is_refused_rather_than_forking_the_chain(factory):
+    sid = new_sitting(factory, "stale@example.com")
+    answer(factory, sid, 0)
+    with pytest.raises(IntegrityError):
+        with transaction(factory) as db:
+            audit.record(db, actor="test", kind="exam.answer", subject=f"session:{sid}", head=audit.EMPTY_CHAIN,
+                         data={"seq": 2})
+    with transaction(factory) as db:
+        assert verify_chain(db).ok
+
+
+def test_an_answer_writes_only_what_it_changes(factory):
+    """area_feedback stays SQL NULL until the end (a JSON null would be a different stored value)."""
+    sid = new_sitting(factory, "nulls@example.com")
+    answer(factory, sid, 0)
+    with transaction(factory) as db:
+        row = db.get(ExamSession, sid)
+        assert row.state == "in_progress" and row.pending_seq == 2 and row.theta is not None
+        assert db.execute(select(func.count()).select_from(ExamSession).where(
+            ExamSession.id == sid, ExamSession.area_feedback.is_(None), ExamSession.decision.is_(None),
+            ExamSession.finished_at.is_(None))).scalar() == 1
+
+
+def test_engine_configs_are_shared_by_content_and_never_across_snapshots(factory):
+    with transaction(factory) as db:
+        row = delivery.get_session(db, new_sitting(factory, "config@example.com"))
+        pool = delivery._pool_of(db, row)
+        snapshot = dict(row.cat_config)
+    with_plan = {**snapshot, "pretest_plan": {"3": int(pool.item_ids[0])}}
+    assert engine_config(pool, with_plan) is engine_config(pool, {**snapshot, "pretest_plan": {}})
+    other = {**snapshot, "max_length": snapshot.get("max_length", 40) - 1}
+    assert engine_config(pool, other) is not engine_config(pool, snapshot)
+    assert engine_config(pool, snapshot, sitting="s1") is engine_config(pool, snapshot)
+    assert engine_config(pool, other, sitting="s2") is engine_config(pool, other)
