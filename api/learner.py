@@ -43,10 +43,7 @@ def _own_session(db, session_id: str) -> ExamSession:
     me = current_learner()
     if me is None:
         abort(redirect(url_for("learner.signin_page")))
-    row = delivery.get_session(db, session_id)
-    if row.candidate_id != me:
-        raise delivery.NotFound("no such exam session")
-    return row
+    return delivery.get_session(db, session_id, candidate_id=me)
 
 
 def _remember(signed_in: accounts.SignedIn) -> None:

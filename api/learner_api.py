@@ -22,11 +22,7 @@ bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
 
 
 def _own_session(db, session_id: str) -> ExamSession:
-    me = require_learner()
-    row = delivery.get_session(db, session_id)
-    if row.candidate_id != me:
-        raise delivery.NotFound("no such exam session")
-    return row
+    return delivery.get_session(db, session_id, candidate_id=require_learner())
 
 
 def _session_view(db, session_id: str) -> dict[str, Any]:

@@ -81,8 +81,7 @@ def register_learner(*, name: str, email: str, password: str, organisation: str 
             candidate = accounts.register(db, name=name, email=email, password=password, organisation=organisation)
             return accounts.start_session(db, candidate, label=label)
     except IntegrityError:
-        raise accounts.AccountError("an account with this e-mail address exists already; sign in instead",
-                                    status=409) from None
+        raise accounts.AccountError(accounts.EMAIL_TAKEN, status=409) from None
 
 
 def sign_in(*, email: str, password: str, label: str) -> accounts.SignedIn:

@@ -31,16 +31,26 @@ EMAIL_PATTERN = (r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@"
                  r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _EMAIL = re.compile(EMAIL_PATTERN)
 
+EMAIL_TAKEN = "an account with this e-mail address exists already; sign in instead"
+
 # RFC 9106's low-memory recommendation (argon2id, t=3, 64 MiB). Tests switch to the cheapest profile.
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
-# Verified against when the e-mail is unknown, so a wrong e-mail costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# Verified against when the e-mail is unknown, so a wrong e-mail costs as much time as a wrong
+# password. Made on first use: every process imports this module, few of them sign anyone in.
+_dummy_hash: str | None = None
 
 
 def use_cheap_hashing_for_tests() -> None:
-    global _hasher, _DUMMY_HASH
+    global _hasher, _dummy_hash
     _hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
-    _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+    _dummy_hash = None
+
+
+def _hash_of_nobody() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_hex(16))
+    return _dummy_hash
 
 
 class AccountError(Exception):
@@ -85,7 +95,7 @@ def register(db: Session, *, name: str, email: str, password: str, organisation:
     email = normalise_email(email)
     check_password_rules(password)
     if db.execute(select(Candidate.id).where(Candidate.email == email)).first() is not None:
-        raise AccountError("an account with this e-mail address exists already; sign in instead", status=409)
+        raise AccountError(EMAIL_TAKEN, status=409)
     candidate = Candidate(name=name, email=email, organisation=(organisation or "").strip()[:200] or None,
                           password_hash=_hasher.hash(password))
     db.add(candidate)
@@ -104,7 +114,7 @@ def authenticate(db: Session, *, email: str, password: str) -> Candidate:
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
         raise refused
     candidate = db.execute(select(Candidate).where(Candidate.email == email)).scalar_one_or_none()
-    stored = candidate.password_hash if candidate is not None and candidate.password_hash else _DUMMY_HASH
+    stored = candidate.password_hash if candidate is not None and candidate.password_hash else _hash_of_nobody()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -132,11 +132,7 @@ def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, dat
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GLOBAL_LOCK_KEY})
     db.flush()  # the caller's pending changes are written before the event, as they have always been
     if head is None:
-        found = db.execute(
-            select(AuditEvent.chain_seq, AuditEvent.hash)
-            .where(AuditEvent.chain == chain).order_by(AuditEvent.chain_seq.desc()).limit(1)
-        ).first()
-        head = ChainHead.of(*found) if found else EMPTY_CHAIN
+        head = ChainHead.of(*db.execute(select(*head_columns(chain))).one())
     at = utcnow()
     event = ChainHead(head.seq + 1, _digest(head.hash, _timestamp(at), actor, kind, subject, data))
     # A Core INSERT: nothing reads the event back as an ORM object, and it skips a unit-of-work flush.

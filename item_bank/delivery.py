@@ -286,14 +286,12 @@ def _resume(pool: RuntimePool, row: AnySitting, scored: Sequence[StoredAnswer]) 
 
 # ---------------------------------------------------------------- public operations
 
-def running_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession | None:
-    return db.execute(
-        select(ExamSession).where(
-            ExamSession.candidate_id == candidate_id,
-            ExamSession.exam_id == exam_id,
-            ExamSession.state == "in_progress",
-        )
-    ).scalars().first()
+def running_session(db: Session, *, candidate_id: int, exam_id: str | None = None) -> ExamSession | None:
+    """The candidate's sitting in progress (of `exam_id`, or of any exam: there is at most one)."""
+    query = select(ExamSession).where(ExamSession.candidate_id == candidate_id, ExamSession.state == "in_progress")
+    if exam_id is not None:
+        query = query.where(ExamSession.exam_id == exam_id)
+    return db.execute(query).scalars().first()
 
 
 def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:
@@ -301,9 +299,8 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
     exam = db.get(Exam, exam_id)
     if exam is None or not exam.is_active:
         raise NotFound(f"no active exam {exam_id!r}")
-    running = db.execute(select(ExamSession).where(ExamSession.candidate_id == candidate_id,
-                                                    ExamSession.state == "in_progress")).scalars().first()
-    if running is not None and close_if_overdue(db, running.id):
+    running = running_session(db, candidate_id=candidate_id)
+    if running is not None and close_if_overdue(db, running):
         running = None
     if running is not None:
         if running.exam_id == exam_id:
@@ -331,7 +328,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
         cat_config=snapshot,
         state="in_progress",
         started_at=started,
-        deadline=IntegrityRules.from_dict(exam.integrity).deadline(started),
+        deadline=rules.deadline(started),
     )
     try:
         pool = _pool_of(db, row)
@@ -385,27 +382,28 @@ def _check_session_id(session_id: Any) -> None:
         raise NotFound("no such exam session")
 
 
-def get_session(db: Session, session_id: str, *, for_update: bool = False) -> ExamSession:
+def get_session(db: Session, session_id: str, *, for_update: bool = False,
+                candidate_id: int | None = None) -> ExamSession:
+    """With `candidate_id`, a sitting of anyone else is reported as not found (no hint it exists)."""
     _check_session_id(session_id)
     query = select(ExamSession).where(ExamSession.id == session_id)
     if for_update:
         query = query.with_for_update()
     row = db.execute(query).scalar_one_or_none()
-    if row is None:
+    if row is None or (candidate_id is not None and row.candidate_id != candidate_id):
         raise NotFound("no such exam session")
     return row
 
 
 def current_item(db: Session, session_id: str) -> PresentedItem | None:
     row = get_session(db, session_id)
-    if _overdue(row):
-        close_if_overdue(db, session_id)
+    close_if_overdue(db, row)
     return _presented(db, row)
 
 
 def session_view(db: Session, row: AnySitting, answered: int | None = None) -> SessionView:
     """The sitting as its learner sees it (closing it first if its time is up)."""
-    if _overdue(row) and close_if_overdue(db, row.id):
+    if close_if_overdue(db, row):
         row = get_session(db, row.id)  # as closed (for an ExamSession, the same object)
     if answered is None:
         answered = db.execute(select(func.count()).select_from(Response).where(Response.session_id == row.id)).scalar()
@@ -562,12 +560,11 @@ def _overdue(row: AnySitting) -> bool:
     return row.state == "in_progress" and row.deadline is not None and utcnow() > as_utc(row.deadline) + DEADLINE_GRACE
 
 
-def close_if_overdue(db: Session, session_id: str) -> bool:
+def close_if_overdue(db: Session, row: AnySitting) -> bool:
     """Ends a sitting whose time limit has passed (called whenever a learner looks at it)."""
-    row = get_session(db, session_id)
     if not _overdue(row):
         return False
-    row = get_session(db, session_id, for_update=True)
+    row = get_session(db, row.id, for_update=True)
     if not _overdue(row):  # closed meanwhile by an answer or another look
         return False
     _close_overdue(db, row, _stored_answers(db, row.id), actor="system")
@@ -610,8 +607,7 @@ def area_feedback(pool: RuntimePool, responses: Sequence[StoredAnswer], cut_scor
 
 def result(db: Session, session_id: str) -> SessionResult:
     row = get_session(db, session_id)
-    if _overdue(row):
-        close_if_overdue(db, session_id)
+    close_if_overdue(db, row)
     if row.state != "completed":
         raise Conflict("the exam is not finished yet")
     count = db.execute(select(Response.id).where(Response.session_id == row.id)).all()

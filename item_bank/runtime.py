@@ -94,11 +94,16 @@ def item_content(db: Session, item_id: int) -> ItemContent:
                                 Item.options, Item.key_index).where(Item.id == item_id)).one()
         content = ItemContent(row.id, row.external_id, row.version, row.scenario, row.question,
                               tuple(o["text"] for o in row.options), row.key_index)
-        with _lock:
-            if len(_items) >= MAX_CACHED_ITEMS:
-                _items.clear()
-            _items[key] = content
+        _remember(_items, key, content, MAX_CACHED_ITEMS)
     return content
+
+
+def _remember(cache: dict, key: Any, value: Any, limit: int) -> None:
+    """Bounded by starting over when full: entries are cheap to rebuild and usually few."""
+    with _lock:
+        if len(cache) >= limit:
+            cache.clear()
+        cache[key] = value
 
 
 def clear_cache() -> None:
@@ -180,8 +185,5 @@ def engine_config(pool: RuntimePool, snapshot: dict[str, Any], *, sitting: str |
         settings["enemies"] = [list(g) for g in pool.enemy_groups]
         config = _configs[cache_key] = CATConfig.from_dict(settings)
     if by_sitting:
-        with _lock:
-            if len(_sitting_configs) >= MAX_CACHED_SITTINGS:
-                _sitting_configs.clear()
-            _sitting_configs[by_sitting] = config
+        _remember(_sitting_configs, by_sitting, config, MAX_CACHED_SITTINGS)
     return config

@@ -205,4 +205,4 @@ def test_registrations_answers_and_verifications_are_limited(strict_app):
     assert statuses == [201] * 4 + [429] * 2
     assert client.get(f"/api/v1/sessions/{view['session_id']}", headers=headers).get_json()["answered"] == 4
     verdicts = [client.post("/api/v1/verify", json={"type": "nothing"}).status_code for _ in range(4)]
-    assert verdicts[:3] != [429] * 3 and verdicts[3] == 429
+    assert 429 not in verdicts[:3] and verdicts[3] == 429
