@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-from typing import Callable
+from typing import Callable, NoReturn
 
 from flask import abort, g, request, session
 from sqlalchemy import select
@@ -97,6 +97,10 @@ def current_learner() -> int | None:
 def require_learner() -> int:
     me = current_learner()
     if me is None:
-        abort(401, description="sign in first: POST /api/v1/signin returns a token to send as "
-                               "'Authorization: Bearer <token>'")
+        sign_in_first()
     return me
+
+
+def sign_in_first() -> NoReturn:
+    abort(401, description="sign in first: POST /api/v1/signin returns a token to send as "
+                           "'Authorization: Bearer <token>'")

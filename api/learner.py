@@ -9,7 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from sqlalchemy import select
 
 from api import limits
-from api.auth import check_csrf, csrf_token, current_learner
+from api.auth import check_csrf, csrf_token, current_learner, learner_token
 from api.services import (issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
                           unit_of_work)
 from certs.service import candidate_certificates
@@ -201,15 +201,19 @@ def answer(session_id: str):
             if item is None:
                 return redirect(url_for("learner.sit", session_id=session_id))
             return _item_page(row, item, error="Choose one answer before you continue."), 422
-    me = current_learner()
-    if me is None:
+    token = learner_token()  # checked while answering, in the statement that locks the sitting
+    if token is None:
         return redirect(url_for("learner.signin_page"))
     try:
         seq, choice_index = int(request.form.get("seq", "")), int(choice)
     except ValueError:
         abort(400, description="the answer form was malformed")
-    outcome = delivery.submit_answer(session_factory(), session_id, seq=seq, item_ref=request.form.get("item_id", ""),
-                                     choice=choice_index, actor=f"candidate:{me}", candidate_id=me)
+    try:
+        outcome = delivery.submit_answer(session_factory(), session_id, seq=seq,
+                                         item_ref=request.form.get("item_id", ""), choice=choice_index,
+                                         learner_token=token)
+    except delivery.NotSignedIn:
+        return redirect(url_for("learner.signin_page"))
     if outcome.finished:
         issue_if_earned(session_id)
         return redirect(url_for("learner.result", session_id=session_id))

@@ -12,10 +12,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from item_bank import audit
@@ -143,22 +144,44 @@ def start_session(db: Session, candidate: Candidate, *, label: str = "web") -> S
     return SignedIn(candidate.id, token, expires)
 
 
+def learner_token_digest(token: Any) -> str | None:
+    """The stored digest of what looks like a learner session token; None for anything else."""
+    if not isinstance(token, str) or not token.startswith("lrn_") or len(token) > 100:
+        return None
+    return token_digest(token)
+
+
+def unrevoked_learner_token(digest: Any) -> ColumnElement[bool]:
+    """SQL: `digest` is an unrevoked learner token's (`live_owner` then checks its expiry). `digest`
+    may be a bind parameter, so that a statement built once can check any token."""
+    return and_(ApiToken.token_hash == digest, ApiToken.role == "learner", ApiToken.revoked.is_(False))
+
+
+def live_owner(candidate_id: int | None, expires_at: dt.datetime | None) -> int | None:
+    """The candidate an unrevoked token row belongs to, if it has not expired (NULLs: no such row)."""
+    if candidate_id is None or expires_at is None or as_utc(expires_at) <= utcnow():
+        return None
+    return candidate_id
+
+
 # Built once (run on every learner request): building a statement costs about as much as running it.
 _LIVE_LEARNER_TOKEN = select(ApiToken.candidate_id, ApiToken.expires_at).where(
-    ApiToken.token_hash == bindparam("digest"), ApiToken.role == "learner", ApiToken.revoked.is_(False))
+    unrevoked_learner_token(bindparam("digest")))
 
 
 def learner_for_token(db: Session | Connection, token: str) -> int | None:
     """The candidate id a learner session token belongs to, if it is live.
 
     One SELECT, so it needs no transaction of its own: the API runs it on an autocommit connection.
+    (Answering checks the token inside its own first statement instead: see item_bank.delivery.)
     """
-    if not isinstance(token, str) or not token.startswith("lrn_") or len(token) > 100:
-        return None
-    row = db.execute(_LIVE_LEARNER_TOKEN, {"digest": token_digest(token)}).first()
-    if row is None or row.expires_at is None or as_utc(row.expires_at) <= utcnow():
-        return None
-    return row.candidate_id
+    digest = learner_token_digest(token)
+    return None if digest is None else owner_of_digest(db, digest)
+
+
+def owner_of_digest(db: Session | Connection, digest: str) -> int | None:
+    row = db.execute(_LIVE_LEARNER_TOKEN, {"digest": digest}).first()
+    return None if row is None else live_owner(row.candidate_id, row.expires_at)
 
 
 def end_session(db: Session, token: str) -> None:

@@ -1,8 +1,8 @@
 """Exam delivery: start, present, answer, finish -- the stored responses are the source of truth.
 
 Every call rebuilds the adaptive session from the stored responses (or takes the one the sitting's
-previous answer left in this process, after checking it against them), so any worker can serve any
-request and a restart loses nothing that was acknowledged.
+previous answer left in this process, after checking that the sitting has not moved on since), so any
+worker can serve any request and a restart loses nothing that was acknowledged.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple, Sequence, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 from sqlalchemy import bindparam, func, insert, select, update
@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import AdaptiveSession
 from engine.irt import logistic_prob
-from item_bank import audit
+from item_bank import accounts, audit
 from item_bank.db import transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
-from item_bank.models import Exam, ExamSession, Item, ParameterSet, Response, as_utc, utcnow
+from item_bank.models import ApiToken, Exam, ExamSession, Item, ParameterSet, Response, as_utc, utcnow
 from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config
 
 
@@ -49,6 +49,12 @@ class Conflict(DeliveryError):
 
 class Invalid(DeliveryError):
     status = 422
+
+
+class NotSignedIn(DeliveryError):
+    """The learner session token that came with an answer is not live (signed out, expired, unknown)."""
+
+    status = 401
 
 
 @dataclass
@@ -193,25 +199,38 @@ _ADVANCED = ("pending_item_id", "pending_seq", "presented_at", "theta", "se")
 _FINISHED = _ADVANCED + ("state", "finished_at", "decision", "stop_reason", "area_feedback")
 
 _sittings = ExamSession.__table__
+_tokens = ApiToken.__table__
+# The sitting, the head of its audit chain and the learner token sent with the answer, if it is an
+# unrevoked one (a NULL-extended row otherwise): one statement instead of three.
 _READ_SITTING = (
-    select(*(_sittings.c[f.name] for f in fields(_Sitting)), *audit.head_columns(bindparam("chain")))
+    select(*(_sittings.c[f.name] for f in fields(_Sitting)), *audit.head_columns(bindparam("chain")),
+           _tokens.c.candidate_id, _tokens.c.expires_at)
+    .select_from(_sittings.outerjoin(_tokens, accounts.unrevoked_learner_token(bindparam("token_digest"))))
     .where(_sittings.c.id == bindparam("session_id"))
 )
 _LOCK_SITTING = _READ_SITTING.with_for_update(of=_sittings)
 _WRITE_SITTING = update(_sittings).where(_sittings.c.id == bindparam("sitting_id"))
 
 
-def _read_sitting(db: Session, session_id: str, *, lock: bool = False) -> tuple[_Sitting, audit.ChainHead]:
-    """The sitting and the head of its audit chain, read in one statement; with `lock`, the row stays
-    locked until commit (one round trip fewer per answer than looking the head up when recording;
-    see item_bank.audit)."""
+class _Read(NamedTuple):
+    row: _Sitting
+    head: audit.ChainHead
+    token_owner: int | None  # the candidate the token sent belongs to, if it is live
+
+
+def _read_sitting(db: Session, session_id: str, *, lock: bool = False, token_digest: str | None = None) -> _Read:
+    """The sitting, the head of its audit chain and the owner of the learner token `token_digest`,
+    read in one statement; with `lock`, the row stays locked until commit. Every round trip saved
+    here is one per answer (see item_bank.audit on the head)."""
     _check_session_id(session_id)
-    found = db.connection().execute(_LOCK_SITTING if lock else _READ_SITTING,
-                                    {"session_id": session_id, "chain": audit.SESSION_PREFIX + session_id}).first()
+    found = db.connection().execute(_LOCK_SITTING if lock else _READ_SITTING, {
+        "session_id": session_id, "chain": audit.SESSION_PREFIX + session_id, "token_digest": token_digest,
+    }).first()
     if found is None:
         raise NotFound("no such exam session")
-    *columns, head_seq, head_hash = found
-    return _Sitting(*columns), audit.ChainHead.of(head_seq, head_hash)
+    *columns, head_seq, head_hash, token_candidate, token_expires = found
+    return _Read(_Sitting(*columns), audit.ChainHead.of(head_seq, head_hash),
+                 accounts.live_owner(token_candidate, token_expires))
 
 
 def _write_sitting(db: Session, row: _Sitting) -> None:
@@ -241,35 +260,44 @@ def _pool_of(db: Session, row: AnySitting) -> RuntimePool:
     return pool_for(db, row.parameter_set_id, row.cat_config["areas"])
 
 
-class _EngineSessions:
-    """Engine sessions of the sittings this process answered last, so that the next answer need not
-    replay every stored response (a selection step per answer so far: most of an answer's engine time).
-    A learner's requests usually reach the same worker over one keep-alive connection, so most answers
-    find their sitting here; the others replay as before.
+# Which answers a sitting row has taken: only committing an answer moves the pending item, and it
+# stamps `presented_at` anew each time (to the microsecond), so equal versions mean equal responses.
+_Version = tuple[Any, Any]
 
-    An entry is used only if it has recorded exactly the sitting's stored scored responses: the engine
-    session is a deterministic function of (bank, config, seed, responses), and a sitting's bank, config
-    and seed never change, so it is then the session a replay would build. `take` removes the entry, so
-    two requests never share one; `keep` puts it back once the answer that advanced it has committed.
+
+def _version(row: AnySitting) -> _Version:
+    return row.pending_seq, None if row.presented_at is None else as_utc(row.presented_at)
+
+
+class _EngineSessions:
+    """Engine sessions of the sittings this process answered last, so that the next answer need neither
+    read the stored responses nor replay them (a selection step per answer so far: most of an answer's
+    engine time). A learner's requests usually reach the same worker over one keep-alive connection, so
+    most answers find their sitting here; the others read and replay as before.
+
+    An entry is used only if the sitting row (locked by the answer) still has the version it had when
+    the entry was kept, right after its answer committed: no answer has been stored since, so the entry
+    has recorded exactly the stored scored responses. The engine session is a deterministic function of
+    (bank, config, seed, responses), and a sitting's bank, config and seed never change, so it is the
+    session a replay would build. `take` removes the entry, so two requests never share one; `keep` puts
+    it back once the answer that advanced it has committed.
     """
 
     def __init__(self, size: int):
         self._size = size
-        self._entries: OrderedDict[tuple[str, str], AdaptiveSession] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[_Version, AdaptiveSession]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, key: tuple[str, str], items: list[int], scores: list[int]) -> AdaptiveSession | None:
+    def take(self, key: tuple[str, str], version: _Version) -> AdaptiveSession | None:
         with self._lock:
-            session = self._entries.pop(key, None)
-        if session is not None and session.administered == items and session.responses == scores:
-            return session
-        return None
+            kept_version, session = self._entries.pop(key, (None, None))
+        return session if session is not None and kept_version == version else None
 
-    def keep(self, key: tuple[str, str], session: AdaptiveSession) -> None:
+    def keep(self, key: tuple[str, str], version: _Version, session: AdaptiveSession) -> None:
         if session.finished:
             return
         with self._lock:
-            self._entries[key] = session
+            self._entries[key] = (version, session)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
@@ -277,11 +305,10 @@ class _EngineSessions:
 _engine_sessions = _EngineSessions(size=2000)  # a few kB each (arrays over the pool)
 
 
-def _resume(pool: RuntimePool, row: AnySitting, scored: Sequence[StoredAnswer]) -> AdaptiveSession:
-    """The sitting's engine session after its scored responses: kept from its last answer, else replayed."""
-    kept = _engine_sessions.take((pool.database, row.id), [pool.position(r.item_id) for r in scored],
-                                 [r.score for r in scored])
-    return kept if kept is not None else _replay(pool, row, scored)
+def _resume(pool: RuntimePool, row: AnySitting, stored: Callable[[], Sequence[StoredAnswer]]) -> AdaptiveSession:
+    """The sitting's engine session after its stored answers: kept from its last answer, else replayed."""
+    kept = _engine_sessions.take((pool.database, row.id), _version(row))
+    return kept if kept is not None else _replay(pool, row, [r for r in stored() if r.scored])
 
 
 # ---------------------------------------------------------------- public operations
@@ -427,23 +454,37 @@ def _presented(db: Session, row: AnySitting) -> PresentedItem | None:
 
 
 def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, item_ref: Any, choice: Any,
-                  actor: str = "learner", candidate_id: int | None = None) -> AnswerOutcome:
+                  actor: str = "learner", candidate_id: int | None = None,
+                  learner_token: str | None = None) -> AnswerOutcome:
     """Record one answer exactly once, even when two requests race to submit it.
 
-    With `candidate_id`, a sitting of anyone else is reported as not found.
+    With `candidate_id`, a sitting of anyone else is reported as not found. With `learner_token`
+    (the learner's session token, checked in the same statement that locks the sitting), so is a
+    sitting of anyone but the token's owner, who is then the actor; a token that is not live is
+    NotSignedIn.
     """
+    digest = None
+    if learner_token is not None:
+        digest = accounts.learner_token_digest(learner_token)
+        if digest is None:
+            raise NotSignedIn("sign in first")
     for attempt in range(3):
         try:
             with transaction(factory) as db:
-                outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, candidate_id)
+                outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, candidate_id, digest)
             if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
                 _engine_sessions.keep(*advanced)
             return outcome
-        except IntegrityError:
+        except (IntegrityError, _StaleSitting):
             # A concurrent request stored this seq first; the retry will see it as a duplicate.
             if attempt == 2:
                 raise Conflict("the answer could not be recorded because of concurrent submissions; retry")
     raise AssertionError("unreachable")
+
+
+class _StaleSitting(Exception):
+    """The stored answers are newer than the sitting row read before them. Only on SQLite, where reads
+    take no row lock: a concurrent answer committed in between. The retry reads both afresh."""
 
 
 def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, int]:
@@ -456,30 +497,61 @@ def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, in
     return seq, item_ref, choice
 
 
-def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
-            candidate_id: int | None) -> tuple[AnswerOutcome, tuple[tuple[str, str], AdaptiveSession] | None]:
-    """The answer's outcome, and the engine session it advanced (with its key in _engine_sessions)."""
-    row, head = _read_sitting(db, session_id, lock=True)
+def _locked_sitting(db: Session, session_id: str, candidate_id: int | None,
+                    token_digest: str | None) -> tuple[_Sitting, audit.ChainHead, int | None]:
+    """The sitting, locked, with its chain head and its learner (the token's owner, else `candidate_id`)."""
+    try:
+        row, head, owner = _read_sitting(db, session_id, lock=True, token_digest=token_digest)
+    except NotFound:
+        if token_digest is not None and accounts.owner_of_digest(db, token_digest) is None:
+            raise NotSignedIn("sign in first") from None
+        raise
+    if token_digest is not None:
+        if owner is None:
+            raise NotSignedIn("sign in first")
+        candidate_id = owner
     if candidate_id is not None and row.candidate_id != candidate_id:
         raise NotFound("no such exam session")
+    return row, head, candidate_id
+
+
+def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
+            candidate_id: int | None, token_digest: str | None
+            ) -> tuple[AnswerOutcome, tuple[tuple[str, str], _Version, AdaptiveSession] | None]:
+    """The answer's outcome, and the engine session it advanced (with its key and version in _engine_sessions)."""
+    row, head, learner = _locked_sitting(db, session_id, candidate_id, token_digest)
+    if token_digest is not None:
+        actor = f"candidate:{learner}"
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
-    responses = _stored_answers(db, row.id)
-    earlier = next((r for r in responses if r.seq == seq), None)
-    if earlier is not None:
-        item = item_content(db, earlier.item_id)
-        if item.external_id == item_ref and earlier.choice == choice:
-            # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
-            row, _ = _read_sitting(db, row.id)
-            return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(responses),
-                                 view=session_view(db, row, len(responses))), None
-        raise Conflict(f"item {seq} was already answered; answers cannot be changed")
+    stored: list[StoredAnswer] | None = None
+    inserted = False
+
+    def stored_answers() -> list[StoredAnswer]:
+        """Read only when needed: the usual answer (to the pending item, engine session kept) needs none."""
+        nonlocal stored
+        if stored is None:
+            stored = _stored_answers(db, row.id)
+            if not inserted and row.pending_seq is not None and stored and stored[-1].seq >= row.pending_seq:
+                raise _StaleSitting()
+        return stored
+
+    if seq != row.pending_seq:  # a retry of an earlier answer, or a mistake (or the sitting has ended)
+        earlier = next((r for r in stored_answers() if r.seq == seq), None)
+        if earlier is not None:
+            item = item_content(db, earlier.item_id)
+            if item.external_id == item_ref and earlier.choice == choice:
+                # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
+                row = _read_sitting(db, row.id).row
+                return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(stored),
+                                     view=session_view(db, row, len(stored))), None
+            raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
     if _overdue(row):
-        _close_overdue(db, row, responses, actor, head)
+        _close_overdue(db, row, stored_answers(), actor, head)
         _write_sitting(db, row)
-        return AnswerOutcome(duplicate=False, finished=True, answered=len(responses), timed_out=True,
-                             view=session_view(db, row, len(responses))), None
+        return AnswerOutcome(duplicate=False, finished=True, answered=len(stored_answers()), timed_out=True,
+                             view=session_view(db, row, len(stored_answers()))), None
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
@@ -490,8 +562,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     plan = pretest_plan(row)
     unscored = plan.get(seq) == pending.id  # a seeded pretest item: recorded, never scored
     pool = _pool_of(db, row)
-    scored = [r for r in responses if r.scored]
-    engine_session = _resume(pool, row, scored)
+    engine_session = _resume(pool, row, stored_answers)
     if not unscored:
         position = pool.position(pending.id)
         if engine_session.next_item() != position:
@@ -502,9 +573,12 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         "session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
         "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow(),
     })
-    responses.append(StoredAnswer(seq, pending.id, choice, score, not unscored))
+    inserted = True
+    if stored is not None:
+        stored.append(StoredAnswer(seq, pending.id, choice, score, not unscored))
+    answered = seq  # seqs run 1, 2, ... without gaps: this answer's seq is how many are stored
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
-    _present_next(row, pool, engine_session, responses, seq + 1)
+    _present_next(row, pool, engine_session, stored_answers, seq + 1)
     _write_sitting(db, row)
     # The sitting's own audit chain needs no lock beyond the row lock held above; finishing also seals
     # the chain on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
@@ -514,9 +588,10 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     if row.state == "completed":
         audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
                      data={"decision": row.decision, "theta": row.theta, "se": row.se,
-                           "items": len(responses), "stop_reason": row.stop_reason})
-    return AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=len(responses),
-                         view=session_view(db, row, len(responses))), ((pool.database, row.id), engine_session)
+                           "items": answered, "stop_reason": row.stop_reason})
+    return (AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
+                          view=session_view(db, row, answered)),
+            ((pool.database, row.id), _version(row), engine_session))
 
 
 def pretest_plan(row: AnySitting) -> dict[int, int]:
@@ -525,14 +600,15 @@ def pretest_plan(row: AnySitting) -> dict[int, int]:
 
 
 def _present_next(row: AnySitting, pool: RuntimePool, engine_session: AdaptiveSession,
-                  responses: Sequence[StoredAnswer], seq: int) -> None:
+                  stored: Callable[[], Sequence[StoredAnswer]], seq: int) -> None:
+    """`stored` gives the stored answers, this one included; only finishing needs them."""
     planned = pretest_plan(row).get(seq)
     if planned is not None and not engine_session.finished:
         row.pending_item_id, row.pending_seq, row.presented_at = planned, seq, utcnow()
         return
     next_position = engine_session.next_item()
     if next_position is None:
-        _finish(row, pool, [r for r in responses if r.scored], engine_session.decision, engine_session.stop_reason)
+        _finish(row, pool, [r for r in stored() if r.scored], engine_session.decision, engine_session.stop_reason)
     else:
         row.pending_item_id = int(pool.item_ids[next_position])
         row.pending_seq = seq

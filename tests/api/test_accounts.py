@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from item_bank import accounts
 from item_bank.db import transaction
-from item_bank.models import ApiToken, Candidate
+from item_bank.models import ApiToken, AuditEvent, Candidate
 from learners import PASSWORD, learner_headers
 
 EXAM = "social-media-frontline"
@@ -91,6 +91,42 @@ def test_a_learner_never_reads_another_learners_sitting_or_result(client, app):
         assert "item" not in r.get_json()
         assert getattr(client, method)(url, json=body).status_code == 401  # nobody signed in
     assert client.get(f"/api/v1/sessions/{sid}", headers=ada).get_json()["answered"] == 0
+
+
+def test_answers_need_a_live_token_of_the_sittings_learner(client, app):
+    """Answering checks the token in the statement that locks the sitting: the same verdicts as the
+    other routes' separate lookup, for a signed-out, expired, malformed or stranger's token."""
+    ada = learner_headers(client, "ada@example.com")
+    view = client.post("/api/v1/sessions", json={"exam_id": EXAM}, headers=ada).get_json()
+    sid, item = view["session_id"], view["item"]
+    body = {"seq": item["seq"], "item_id": item["item_id"], "choice": 0}
+
+    def answer_as(headers, session_id=sid):
+        return client.post(f"/api/v1/sessions/{session_id}/answers", json=body, headers=headers)
+
+    for junk in ("lrn_not-a-token", "staff-looking-token", "lrn_" + "x" * 200):
+        assert answer_as({"Authorization": f"Bearer {junk}"}).status_code == 401
+        assert answer_as({"Authorization": f"Bearer {junk}"}, "no-such-sitting").status_code == 401
+    assert answer_as(ada, "no-such-sitting").status_code == 404
+    signed_out = learner_headers(client, "ada2@example.com")
+    assert client.post("/api/v1/signout", headers=signed_out).status_code == 204
+    assert answer_as(signed_out).status_code == 401
+    assert answer_as(signed_out, "no-such-sitting").status_code == 401
+    expiring = learner_headers(client, "ada3@example.com")
+    with transaction(app.extensions["db_factory"]) as db:
+        digest = accounts.token_digest(expiring["Authorization"].split()[1])
+        db.execute(update(ApiToken).where(ApiToken.token_hash == digest)
+                   .values(expires_at=accounts.utcnow() - accounts.dt.timedelta(seconds=1)))
+    assert answer_as(expiring).status_code == 401
+    assert answer_as(learner_headers(client, "eve@example.com")).status_code == 404
+    assert client.get(f"/api/v1/sessions/{sid}", headers=ada).get_json()["answered"] == 0
+    r = answer_as(ada)
+    assert r.status_code == 201 and r.get_json()["answered"] == 1
+    with transaction(app.extensions["db_factory"]) as db:
+        candidate = db.execute(select(Candidate).where(Candidate.email == "ada@example.com")).scalar_one()
+        actors = db.execute(select(AuditEvent.actor).where(
+            AuditEvent.kind == "exam.answer", AuditEvent.subject == f"session:{sid}")).scalars().all()
+    assert actors == [f"candidate:{candidate.id}"]
 
 
 def test_web_pages_of_a_sitting_belong_to_its_learner(app):

@@ -1,8 +1,8 @@
 """The answer path's shortcuts give exactly what the long way gives.
 
 An answer reads the sitting and its audit chain head in one statement, writes with Core statements,
-goes on from the engine session its previous answer left in this process (when it matches the stored
-responses) and caches the engine config per sitting. Each is checked against what it replaces.
+goes on from the engine session its previous answer left in this process (when the sitting row has not
+moved on since) and caches the engine config per sitting. Each is checked against what it replaces.
 """
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
 def kept_engine_session(factory, sid: str):
     with transaction(factory) as db:
         pool = delivery._pool_of(db, delivery.get_session(db, sid))
-    return delivery._engine_sessions._entries.get((pool.database, sid))
+    entry = delivery._engine_sessions._entries.get((pool.database, sid))
+    return None if entry is None else entry[1]
 
 
 def replayed_engine_session(factory, sid: str):
@@ -59,10 +60,16 @@ def replayed_engine_session(factory, sid: str):
     return session
 
 
-def test_the_kept_engine_session_is_the_one_a_replay_builds(factory):
+def test_the_kept_engine_session_is_the_one_a_replay_builds(factory, monkeypatch):
+    replays = []
+    replay = delivery._replay
+    monkeypatch.setattr(delivery, "_replay", lambda *args: replays.append(1) or replay(*args))
     sid = new_sitting(factory, "kept@example.com")
     for n in range(100):
+        before = len(replays)
         outcome = answer(factory, sid, n)
+        # Only the first answer replays (a start keeps nothing); later ones find the row version they left.
+        assert len(replays) - before == (1 if n == 0 else 0)
         if outcome.finished:
             break
         kept, replayed = kept_engine_session(factory, sid), replayed_engine_session(factory, sid)
@@ -76,17 +83,42 @@ def test_the_kept_engine_session_is_the_one_a_replay_builds(factory):
         assert verify_chain(db).ok
 
 
-def test_a_kept_engine_session_that_differs_from_the_stored_responses_is_dropped(factory):
+def kept_entry(factory, sid: str):
+    with transaction(factory) as db:
+        pool = delivery._pool_of(db, delivery.get_session(db, sid))
+    key = (pool.database, sid)
+    return key, delivery._engine_sessions._entries.get(key)
+
+
+def test_a_kept_engine_session_is_used_only_at_the_sitting_version_it_was_kept_at(factory):
     sid = new_sitting(factory, "differs@example.com")
     answer(factory, sid, 0)
     answer(factory, sid, 1)
-    kept = kept_engine_session(factory, sid)
-    key = next(k for k, v in delivery._engine_sessions._entries.items() if v is kept)
-    items, scores = kept.administered, kept.responses
-    assert delivery._engine_sessions.take(key, items, [1 - scores[0], *scores[1:]]) is None
-    assert delivery._engine_sessions.take(key, items, scores) is None  # taken: gone, not handed out twice
-    answer(factory, sid, 2)  # replays instead
-    assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
+    key, (version, kept) = kept_entry(factory, sid)
+    seq, presented_at = version
+    assert delivery._engine_sessions.take(key, (seq + 1, presented_at)) is None
+    delivery._engine_sessions.keep(key, version, kept)
+    assert delivery._engine_sessions.take(key, (seq, presented_at.replace(microsecond=(presented_at.microsecond + 1) % 10**6))) is None
+    delivery._engine_sessions.keep(key, version, kept)
+    assert delivery._engine_sessions.take(key, version) is kept
+    assert delivery._engine_sessions.take(key, version) is None  # taken: gone, not handed out twice
+
+
+def test_an_answer_stored_by_another_worker_makes_this_workers_entry_stale(factory):
+    """Another worker answered in between (its answer replayed): the entry left here must not be used."""
+    sid = new_sitting(factory, "elsewhere@example.com")
+    answer(factory, sid, 0)
+    key, stale = kept_entry(factory, sid)
+    delivery._engine_sessions._entries.pop(key)  # as if the next answer went to another worker
+    answer(factory, sid, 1)
+    delivery._engine_sessions._entries[key] = stale  # this worker still holds its old entry
+    outcome = answer(factory, sid, 2)
+    assert outcome.answered == 3
+    if not outcome.finished:
+        assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
+    with transaction(factory) as db:
+        assert len(delivery._stored_answers(db, sid)) == 3
+        assert verify_chain(db).ok
 
 
 def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch):
