@@ -56,7 +56,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -70,6 +69,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "helpers"))
+from pg_cluster import PostgresCluster, free_port  # noqa: E402  (shared with the test suite)
 EXAM_ID = "social-media-frontline"
 GOALS = {"learners": 200, "answers_per_s_min": 500.0, "p99_ms_max": 50.0, "errors_max": 0}
 MAX_ITEMS_PER_EXAM = 200  # the exam stops at 40; anything beyond this is a runaway learner
@@ -82,12 +83,6 @@ class Interrupted(Exception):
 
 
 # ---------------------------------------------------------------- process helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -139,96 +134,40 @@ def machine_busy_seconds() -> float:
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
+def start_cluster(durable: bool) -> tuple[PostgresCluster, str]:
+    """A throw-away cluster (tests/helpers/pg_cluster.py, as the test suite makes one) and the URL of
+    its empty `certamen` database. RuntimeError if it cannot be had."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise RuntimeError("psycopg is not installed (pip install -e '.[postgres]')") from None
+    cluster = PostgresCluster(durable=durable, max_connections=300, prefix="certamen-load-pg-")
+    try:
+        cluster.start()
+        return cluster, cluster.create_database("certamen")
+    except BaseException:
+        cluster.stop()
+        raise
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
-    """initdb refuses to run as root; the Debian package provides a `postgres` user for that."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+def sample_waits(cluster: PostgresCluster, stop: threading.Event, out: dict, every: float = 0.5) -> None:
+    """What the application's backends are doing, sampled from pg_stat_activity (for diagnosis)."""
+    import psycopg
 
-
-class PostgresCluster:
-    """A throw-away cluster on loopback, as tests/conftest.py `postgres_server` makes one."""
-
-    def __init__(self, fsync: bool):
-        self.fsync = fsync
-        self.bindir = _pg_bindir()
-        self.datadir: Path | None = None
-        self.port = 0
-        self.started = False
-
-    def start(self) -> str:
-        if self.bindir is None:
-            raise RuntimeError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise RuntimeError("psycopg is not installed (pip install -e '.[postgres]')") from None
-        self.datadir = Path(tempfile.mkdtemp(prefix="certamen-load-pg-"))
-        if os.geteuid() == 0:
-            shutil.chown(self.datadir, "postgres", "postgres")
-        self.port = free_port()
-        run = lambda cmd: subprocess.run(_as_postgres(cmd), check=True, capture_output=True, timeout=120)  # noqa: E731
-        try:
-            run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "certamen", "--auth=trust",
-                 "-E", "UTF8", "--no-locale"])
-            options = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c max_connections=300"
-            if not self.fsync:
-                options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
-            run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options, "-w", "-t", "60",
-                 "-l", str(self.datadir / "server.log"), "start"])
-            self.started = True
-            run([str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "certamen",
-                 "certamen"])
-        except subprocess.CalledProcessError as exc:
-            detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
-            raise RuntimeError(f"{Path(exc.cmd[-1] if exc.cmd else '?').name}: {detail[0]}") from None
-        return f"postgresql+psycopg://certamen@127.0.0.1:{self.port}/certamen"
-
-    def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.datadir / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError, TypeError):
-            return None
-
-    def sample_waits(self, stop: threading.Event, out: dict, every: float = 0.5) -> None:
-        """What the application's backends are doing, sampled from pg_stat_activity (for diagnosis)."""
-        import psycopg
-
-        try:
-            with psycopg.connect(f"host=127.0.0.1 port={self.port} user=certamen dbname=certamen",
-                                 autocommit=True, connect_timeout=5) as conn:
-                while not stop.wait(every):
-                    rows = conn.execute(
-                        "SELECT coalesce(wait_event_type, 'CPU/none'), coalesce(wait_event, '-'), "
-                        "coalesce(state, '?'), count(*) FROM pg_stat_activity "
-                        "WHERE datname = 'certamen' AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                        "GROUP BY 1, 2, 3").fetchall()
-                    out["samples"] = out.get("samples", 0) + 1
-                    for wtype, wevent, state, count in rows:
-                        key = f"{state}: {wtype}/{wevent}"
-                        out[key] = out.get(key, 0) + count
-        except Exception as exc:  # diagnosis only; never fails the run
-            out["error"] = f"{type(exc).__name__}: {exc}"
-
-    def log_tail(self, lines: int = 40) -> list[str]:
-        try:
-            return (self.datadir / "server.log").read_text(errors="replace").splitlines()[-lines:]
-        except (OSError, TypeError):
-            return []
-
-    def stop(self) -> None:
-        if self.started:
-            subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast",
-                                         "-w", "-t", "30", "stop"]), capture_output=True, timeout=60)
-            self.started = False
-        if self.datadir is not None:
-            shutil.rmtree(self.datadir, ignore_errors=True)
-            self.datadir = None
+    try:
+        with psycopg.connect(cluster.dsn("certamen"), autocommit=True, connect_timeout=5) as conn:
+            while not stop.wait(every):
+                rows = conn.execute(
+                    "SELECT coalesce(wait_event_type, 'CPU/none'), coalesce(wait_event, '-'), "
+                    "coalesce(state, '?'), count(*) FROM pg_stat_activity "
+                    "WHERE datname = 'certamen' AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "GROUP BY 1, 2, 3").fetchall()
+                out["samples"] = out.get("samples", 0) + 1
+                for wtype, wevent, state, count in rows:
+                    key = f"{state}: {wtype}/{wevent}"
+                    out[key] = out.get(key, 0) + count
+    except Exception as exc:  # diagnosis only; never fails the run
+        out["error"] = f"{type(exc).__name__}: {exc}"
 
 
 # ---------------------------------------------------------------- the application server
@@ -748,18 +687,15 @@ def main(argv: list[str] | None = None) -> int:
         db_info: dict = {"backend": "sqlite", "detail": ""}
         url = None
         if args.postgres:
-            cluster = PostgresCluster(fsync=not args.pg_fsync_off)
             try:
                 say("starting a throw-away PostgreSQL cluster ...")
-                url = cluster.start()
+                cluster, url = start_cluster(durable=not args.pg_fsync_off)
                 db_info = {"backend": "postgresql",
                            "detail": f"PostgreSQL {cluster.bindir.parent.name} on 127.0.0.1:{cluster.port}, "
                                      f"max_connections=300, "
                                      + ("fsync off (not durable)" if args.pg_fsync_off else "fsync on (defaults)")}
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
                 say(f"PostgreSQL could not be started ({exc}); falling back to SQLite")
-                cluster.stop()
-                cluster = None
                 db_info["detail"] = f"PostgreSQL unavailable: {exc}; "
         if url is None:
             url = f"sqlite:///{workdir / 'certamen.sqlite'}"
@@ -812,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
         gate.wait(timeout=600)  # the learners register first (argon2: CPU-heavy, not measured)
         cpu0 = (cpu_seconds([os.getpid()]), cpu_seconds(server_pids), cpu_seconds(pg_pids), machine_busy_seconds())
         if cluster is not None:
-            threading.Thread(target=cluster.sample_waits, args=(sampler_stop, waits), daemon=True).start()
+            threading.Thread(target=sample_waits, args=(cluster, sampler_stop, waits), daemon=True).start()
         t_start = time.perf_counter()
         wall_start = args.started_wall = time.time()
         deadline = t_start + args.max_seconds

@@ -1,13 +1,10 @@
 """Shared fixtures: databases (SQLite and a real PostgreSQL server), the app, role tokens."""
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -17,68 +14,34 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # test helper modules
 
+from pg_cluster import PostgresCluster  # noqa: E402
 from vcv_oracle import VCV, Vcv  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def _postgres_bindir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    """initdb refuses to run as root; the Debian package provides a `postgres` user for that."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throw-away PostgreSQL cluster on loopback for the whole test session."""
-    bindir = _postgres_bindir()
-    if bindir is None:
+    cluster = PostgresCluster(durable=False)
+    if cluster.bindir is None:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed; `make test` installs it (scripts/install-system-deps.sh)")
         pytest.skip("PostgreSQL is not installed (make test installs it)")
-    datadir = Path(tempfile.mkdtemp(prefix="certamen-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(datadir, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-U", "certamen", "--auth=trust",
-                                 "-E", "UTF8", "--no-locale"]), check=True, capture_output=True)
-    options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-w", "-l",
-                                 str(datadir / "server.log"), "start"]), check=True, capture_output=True)
+    cluster.start()
     try:
-        yield {"host": "127.0.0.1", "port": port, "user": "certamen"}
+        yield cluster
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(datadir, ignore_errors=True)
+        cluster.stop(fast=False)
 
 
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh, empty database on the session's server for one test."""
-    import psycopg
-
     name = "t_" + uuid.uuid4().hex[:12]
-    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
-    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:{postgres_server['port']}/{name}"
-    yield url
-    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
 
 
 # ---------------------------------------------------------------- databases and the app
@@ -111,13 +74,7 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server):
-    import psycopg
-
-    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
-    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-        conn.execute('CREATE DATABASE "template_certamen"')
-    prepare_database(f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:"
-                     f"{postgres_server['port']}/template_certamen")
+    prepare_database(postgres_server.create_database("template_certamen"))
     return "template_certamen"
 
 
@@ -141,15 +98,9 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def postgres_prepared_url(postgres_server, postgres_template):
-    import psycopg
-
     name = "t_" + uuid.uuid4().hex[:12]
-    base = f"host={postgres_server['host']} port={postgres_server['port']} user={postgres_server['user']}"
-    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    yield f"postgresql+psycopg://{postgres_server['user']}@{postgres_server['host']}:{postgres_server['port']}/{name}"
-    with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield postgres_server.create_database(name, template=postgres_template)
+    postgres_server.drop_database(name)
 
 
 @pytest.fixture

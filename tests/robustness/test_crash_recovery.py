@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.models import Item
 from http_json import call as http_call
 from learners import live_learner_headers
+from pg_cluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAM = "social-media-frontline"
@@ -33,12 +33,6 @@ START_TIMEOUT = 60
 
 
 # ---------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def group_members(pgid: int) -> list[int]:

@@ -78,19 +78,12 @@ def fuzz_app(request, tmp_path_factory):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
     else:
-        import psycopg
-
         server = request.getfixturevalue("postgres_server")
-        template = request.getfixturevalue("postgres_template")
         name = "fuzz_" + uuid.uuid4().hex[:12]
-        base = f"host={server['host']} port={server['port']} user={server['user']}"
-        with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        url = f"postgresql+psycopg://{server['user']}@{server['host']}:{server['port']}/{name}"
+        url = server.create_database(name, template=request.getfixturevalue("postgres_template"))
 
         def drop():
-            with psycopg.connect(base + " dbname=postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            server.drop_database(name)
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "fuzz-secret", "CERTAMEN_KEY_DIR": str(tmp / "keys"),
                       **GENEROUS_RATE_LIMITS})
