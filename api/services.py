@@ -48,10 +48,9 @@ def issue_if_earned(session_id: str) -> Certificate | None:
         return issue_for_session(db, session_id, issuer())
 
 
-def check_may_start(db: Session, candidate_id: int, exam_id: str) -> None:
+def _check_renewal_window(db: Session, candidate_id: int, exam: Exam) -> None:
     """A recertification exam is only open to holders inside their renewal window."""
-    exam = db.get(Exam, exam_id)
-    if exam is not None and exam.kind == "recertification":
+    if exam.kind == "recertification":
         renewable_certificate(db, candidate_id, exam)
 
 
@@ -64,9 +63,8 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> str:
     for attempt in range(3):
         try:
             with unit_of_work() as db:
-                if not delivery.running_session(db, candidate_id=candidate_id, exam_id=exam_id):
-                    check_may_start(db, candidate_id, exam_id)
-                return delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id).id
+                return delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
+                                              may_start=_check_renewal_window).id
         except IntegrityError:
             if attempt == 2:
                 raise delivery.Conflict("the exam could not be started because of simultaneous requests; retry")

@@ -321,8 +321,13 @@ def running_session(db: Session, *, candidate_id: int, exam_id: str | None = Non
     return db.execute(query).scalars().first()
 
 
-def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSession:
-    """Start an exam, or return the sitting already in progress (one active sitting per exam)."""
+def start_session(db: Session, *, candidate_id: int, exam_id: str,
+                  may_start: Callable[[Session, int, Exam], None] | None = None) -> ExamSession:
+    """Start an exam, or return the sitting already in progress (one active sitting per exam).
+
+    `may_start(db, candidate_id, exam)` is a further check a new sitting must pass (it raises to refuse;
+    the API passes certs' renewal window for recertification exams); resuming does not call it.
+    """
     exam = db.get(Exam, exam_id)
     if exam is None or not exam.is_active:
         raise NotFound(f"no active exam {exam_id!r}")
@@ -338,6 +343,8 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str) -> ExamSessio
         check_may_start(db, rules, candidate_id=candidate_id, exam_id=exam_id, now=utcnow())
     except RuleViolation as exc:
         raise Conflict(exc.message) from None
+    if may_start is not None:
+        may_start(db, candidate_id, exam)
     params = active_parameter_set(db)
     if params is None:
         raise Conflict("the item bank has no published parameters yet")
