@@ -138,13 +138,16 @@ def start_cluster(durable: bool) -> tuple[PostgresCluster, str]:
     """A throw-away cluster (tests/helpers/pg_cluster.py, as the test suite makes one) and the URL of
     its empty `certamen` database. RuntimeError if it cannot be had."""
     try:
-        import psycopg  # noqa: F401
+        import psycopg
     except ImportError:
         raise RuntimeError("psycopg is not installed (pip install -e '.[postgres]')") from None
     cluster = PostgresCluster(durable=durable, max_connections=300, prefix="certamen-load-pg-")
     try:
         cluster.start()
         return cluster, cluster.create_database("certamen")
+    except psycopg.Error as exc:
+        cluster.stop()
+        raise RuntimeError(f"creating the database: {exc}") from None
     except BaseException:
         cluster.stop()
         raise

@@ -313,12 +313,10 @@ def _resume(pool: RuntimePool, row: AnySitting, stored: Callable[[], Sequence[St
 
 # ---------------------------------------------------------------- public operations
 
-def running_session(db: Session, *, candidate_id: int, exam_id: str | None = None) -> ExamSession | None:
-    """The candidate's sitting in progress (of `exam_id`, or of any exam: there is at most one)."""
-    query = select(ExamSession).where(ExamSession.candidate_id == candidate_id, ExamSession.state == "in_progress")
-    if exam_id is not None:
-        query = query.where(ExamSession.exam_id == exam_id)
-    return db.execute(query).scalars().first()
+def running_session(db: Session, *, candidate_id: int) -> ExamSession | None:
+    """The candidate's sitting in progress, of any exam (there is at most one)."""
+    return db.execute(select(ExamSession).where(ExamSession.candidate_id == candidate_id,
+                                                ExamSession.state == "in_progress")).scalars().first()
 
 
 def start_session(db: Session, *, candidate_id: int, exam_id: str,
@@ -461,14 +459,12 @@ def _presented(db: Session, row: AnySitting) -> PresentedItem | None:
 
 
 def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, item_ref: Any, choice: Any,
-                  actor: str = "learner", candidate_id: int | None = None,
-                  learner_token: str | None = None) -> AnswerOutcome:
+                  actor: str = "learner", learner_token: str | None = None) -> AnswerOutcome:
     """Record one answer exactly once, even when two requests race to submit it.
 
-    With `candidate_id`, a sitting of anyone else is reported as not found. With `learner_token`
-    (the learner's session token, checked in the same statement that locks the sitting), so is a
-    sitting of anyone but the token's owner, who is then the actor; a token that is not live is
-    NotSignedIn.
+    With `learner_token` (the learner's session token, checked in the same statement that locks the
+    sitting), a sitting of anyone but the token's owner is reported as not found and the owner is the
+    actor; a token that is not live is NotSignedIn.
     """
     digest = None
     if learner_token is not None:
@@ -478,7 +474,7 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
     for attempt in range(3):
         try:
             with transaction(factory) as db:
-                outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, candidate_id, digest)
+                outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, digest)
             if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
                 _engine_sessions.keep(*advanced)
             return outcome
@@ -504,30 +500,28 @@ def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, in
     return seq, item_ref, choice
 
 
-def _locked_sitting(db: Session, session_id: str, candidate_id: int | None,
-                    token_digest: str | None) -> tuple[_Sitting, audit.ChainHead, int | None]:
-    """The sitting, locked, with its chain head and its learner (the token's owner, else `candidate_id`)."""
+def _locked_sitting(db: Session, session_id: str, token_digest: str | None) -> _Read:
+    """The sitting, locked, with its chain head; with `token_digest`, only for the token's live owner."""
     try:
-        row, head, owner = _read_sitting(db, session_id, lock=True, token_digest=token_digest)
+        found = _read_sitting(db, session_id, lock=True, token_digest=token_digest)
     except NotFound:
         if token_digest is not None and accounts.owner_of_digest(db, token_digest) is None:
             raise NotSignedIn("sign in first") from None
         raise
     if token_digest is not None:
-        if owner is None:
+        if found.token_owner is None:
             raise NotSignedIn("sign in first")
-        candidate_id = owner
-    if candidate_id is not None and row.candidate_id != candidate_id:
-        raise NotFound("no such exam session")
-    return row, head, candidate_id
+        if found.row.candidate_id != found.token_owner:
+            raise NotFound("no such exam session")
+    return found
 
 
 def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
-            candidate_id: int | None, token_digest: str | None
+            token_digest: str | None
             ) -> tuple[AnswerOutcome, tuple[tuple[str, str], _Version, AdaptiveSession] | None]:
     """The answer's outcome, and the engine session it advanced (with its key and version in _engine_sessions)."""
-    row, head, learner = _locked_sitting(db, session_id, candidate_id, token_digest)
-    if token_digest is not None:
+    row, head, learner = _locked_sitting(db, session_id, token_digest)
+    if learner is not None:
         actor = f"candidate:{learner}"
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
     stored: list[StoredAnswer] | None = None
@@ -555,10 +549,11 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
     if _overdue(row):
+        answered = len(stored_answers())
         _close_overdue(db, row, stored_answers(), actor, head)
         _write_sitting(db, row)
-        return AnswerOutcome(duplicate=False, finished=True, answered=len(stored_answers()), timed_out=True,
-                             view=session_view(db, row, len(stored_answers()))), None
+        return AnswerOutcome(duplicate=False, finished=True, answered=answered, timed_out=True,
+                             view=session_view(db, row, answered)), None
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")

@@ -33,7 +33,7 @@ def postgres_server():
     try:
         yield cluster
     finally:
-        cluster.stop(fast=False)
+        cluster.stop(immediate=True)
 
 
 @pytest.fixture

@@ -100,11 +100,11 @@ class PostgresCluster:
         except (OSError, TypeError):
             return []
 
-    def stop(self, *, fast: bool = True) -> None:
-        """`fast=False` stops immediately (no checkpoint: the data is thrown away anyway)."""
+    def stop(self, *, immediate: bool = False) -> None:
+        """`immediate`: no checkpoint, as the data is thrown away anyway."""
         if self.started:
             subprocess.run(as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m",
-                                        "fast" if fast else "immediate", "-w", "-t", "30", "stop"]),
+                                        "immediate" if immediate else "fast", "-w", "-t", "30", "stop"]),
                            capture_output=True, timeout=60)
             self.started = False
         if self.datadir is not None:
