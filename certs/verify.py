@@ -29,7 +29,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
@@ -361,6 +361,12 @@ class _VerifiedList:
     public_key: bytes  # the key the proof was checked with: a cache hit must be for that same key
 
 
+# How far in the future a status list's validFrom may be. An issuer signs a list when it is asked for
+# it, so a list fetched during a verification can be stamped a second later than the moment the
+# verification runs at (and a remote issuer's clock may run ahead of ours): such a list is the issuer's
+# latest word, not a list "not yet valid".
+STATUS_LIST_CLOCK_SKEW = timedelta(minutes=5)
+
 _LIST_CACHE: OrderedDict[tuple, _VerifiedList] = OrderedDict()
 _LIST_CACHE_LOCK = threading.Lock()
 _LIST_CACHE_MAX = 256
@@ -420,7 +426,7 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
         raise StatusListError("status list was not signed by the trusted key of that id")
     if key.compromised_for(entry.created):
         raise StatusListError("status list was signed with a compromised key")
-    if entry.valid_from is not None and entry.valid_from > now:
+    if entry.valid_from is not None and entry.valid_from > now + STATUS_LIST_CLOCK_SKEW:
         raise StatusListError("status list credential is not yet valid")
     if entry.valid_until is not None and entry.valid_until < now:
         raise StatusListError("status list credential has expired (stale list)")

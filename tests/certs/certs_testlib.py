@@ -64,11 +64,11 @@ class IssuerEnv:
     def issue(self, suite: str = "eddsa-rdfc-2022", n: int = 1, **overrides) -> dict:
         return issue_credential(self.facts(n, **overrides), self.keystore, cryptosuite=suite)
 
-    def publish_lists(self, suite: str = "eddsa-rdfc-2022") -> None:
+    def publish_lists(self, suite: str = "eddsa-rdfc-2022", valid_from: datetime | None = None) -> None:
         for purpose, url in (("revocation", REV_URL), ("suspension", SUS_URL)):
             cred = build_status_list_credential(
                 list_url=url, issuer=self.did, purpose=purpose, status_list=self.bits[purpose],
-                valid_from=NOW - timedelta(days=2))
+                valid_from=valid_from or NOW - timedelta(days=2))
             self.lists[url] = sign(cred, self.keystore.active_key(), cryptosuite=suite)
 
     def set_bit(self, purpose: str, index: int, value: bool = True) -> None:

@@ -105,6 +105,20 @@ def test_status_unavailable(issuer):
     assert check(issuer, cred, status_resolver=swapped.get).status is Status.STATUS_UNAVAILABLE
 
 
+def test_a_status_list_signed_just_after_the_verification_moment_counts(issuer):
+    """An issuer signs its list when asked, so the list can be stamped a second after the moment a
+    verification runs at (the app's own /verify did this about once in a hundred runs)."""
+    cred = issuer.issue()
+    moment = NOW + timedelta(days=1, microseconds=999_999)
+    clear_status_list_cache()
+    issuer.publish_lists(valid_from=moment + timedelta(seconds=1))
+    assert check(issuer, cred, now=moment).valid
+    clear_status_list_cache()
+    issuer.publish_lists(valid_from=moment + timedelta(hours=1))
+    v = check(issuer, cred, now=moment)
+    assert v.status is Status.STATUS_UNAVAILABLE and any("not yet valid" in f for f in v.facts)
+
+
 def test_no_status_entries_is_valid_but_noted(issuer):
     v = check(issuer, issuer.issue(revocation=None, suspension=None))
     assert v.valid and any("cannot be revoked" in f for f in v.facts)
