@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from certs.keys import KeyStore
@@ -36,8 +37,22 @@ def default_key_dir() -> Path:
     return Path(base) / "certamen" / "keys"
 
 
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signing serializer for a request that
+    carries no session cookie (every API call: they authenticate with bearer tokens)."""
+
+    def open_session(self, app: Flask, request):
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(os.environ.get("CERTAMEN_INSTANCE", "instance")).resolve()))
+    app.session_interface = _CookieSessions()
     app.config.update(
         DATABASE_URL=os.environ.get("DATABASE_URL"),
         MAX_CONTENT_LENGTH=int(os.environ.get("CERTAMEN_MAX_UPLOAD", 2 * 1024 * 1024)),
@@ -91,7 +106,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         if "\x00" in request.path:
             return jsonify(error="not found"), 404
-        if request.method == "POST" and request.form:
+        if request.method == "POST" and request.mimetype in _FORM_TYPES and request.form:
             problem = unstorable_text(request.form.to_dict(flat=False), "form")
             if problem:
                 return jsonify(error=problem), 400

@@ -125,6 +125,9 @@ def record(db: Session, *, actor: str, kind: str, subject: str, data: dict[str, 
     return event
 
 
+_INSERT_EVENT = insert(AuditEvent.__table__)  # built once: building it costs about as much as running it
+
+
 def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, data: dict[str, Any],
             head: ChainHead | None = None) -> ChainHead:
     if chain == GLOBAL and db.get_bind().dialect.name == "postgresql":
@@ -136,7 +139,7 @@ def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, dat
     at = utcnow()
     event = ChainHead(head.seq + 1, _digest(head.hash, _timestamp(at), actor, kind, subject, data))
     # A Core INSERT: nothing reads the event back as an ORM object, and it skips a unit-of-work flush.
-    db.connection().execute(insert(AuditEvent.__table__), {
+    db.connection().execute(_INSERT_EVENT, {
         "chain": chain, "chain_seq": event.seq, "at": at, "actor": actor, "kind": kind, "subject": subject,
         "data": data, "prev_hash": head.hash, "hash": event.hash,
     })
