@@ -169,7 +169,7 @@ def start(exam_id: str):
     me = current_learner()
     if me is None:
         return redirect(url_for("learner.signin_page"))
-    return redirect(url_for("learner.sit", session_id=start_sitting(exam_id, candidate_id=me)))
+    return redirect(url_for("learner.sit", session_id=start_sitting(exam_id, candidate_id=me).session_id))
 
 
 @bp.get("/sit/<session_id>")

@@ -88,9 +88,7 @@ def me():
 def start():
     me = require_learner()
     exam_id = text_field(json_body(), "exam_id")
-    session_id = start_sitting(exam_id, candidate_id=me)
-    with unit_of_work() as db:
-        return jsonify(_session_view(db, session_id)), 201
+    return jsonify(_api_view(start_sitting(exam_id, candidate_id=me))), 201
 
 
 @bp.get("/sessions/<session_id>")

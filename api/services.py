@@ -54,8 +54,9 @@ def _check_renewal_window(db: Session, candidate_id: int, exam: Exam) -> None:
         renewable_certificate(db, candidate_id, exam)
 
 
-def start_sitting(exam_id: str, *, candidate_id: int) -> str:
-    """Start the exam, or resume the sitting in progress; safe when two starts race.
+def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SessionView:
+    """Start the exam, or resume the sitting in progress; safe when two starts race. Returns the
+    sitting as its learner sees it, read in the same transaction.
 
     The database allows one sitting in progress per candidate, so the loser of a race gets an
     IntegrityError and, on retry, finds what the winner created.
@@ -63,8 +64,9 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> str:
     for attempt in range(3):
         try:
             with unit_of_work() as db:
-                return delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
-                                              may_start=_check_renewal_window).id
+                row = delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
+                                             may_start=_check_renewal_window)
+                return delivery.session_view(db, row)
         except IntegrityError:
             if attempt == 2:
                 raise delivery.Conflict("the exam could not be started because of simultaneous requests; retry")
