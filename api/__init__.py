@@ -149,5 +149,9 @@ def _register_error_handlers(app: Flask) -> None:
         if exc.code == 429:
             message = f"too many requests (limit {exc.description}); wait a little and try again"
         if _wants_json():
-            return jsonify(error=message), exc.code
-        return render_template("error.html", status=exc.code, message=message), exc.code
+            response = jsonify(error=message)
+        else:
+            response = app.make_response(render_template("error.html", status=exc.code, message=message))
+        response.status_code = exc.code
+        response.headers.extend(header for header in exc.get_headers() if header[0] != "Content-Type")
+        return response

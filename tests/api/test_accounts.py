@@ -202,11 +202,11 @@ def strict_app(app):
     app.config.update(RATELIMIT_SIGNIN="100 per minute", RATELIMIT_SIGNIN_ACCOUNT="3 per minute",
                       RATELIMIT_REGISTER="2 per minute", RATELIMIT_ANSWERS="4 per minute",
                       RATELIMIT_VERIFY="3 per minute")
-    from api.limits import limiter
+    from api import limits
 
-    limiter.reset()
+    limits.reset(app)
     yield app
-    limiter.reset()
+    limits.reset(app)
 
 
 def test_sign_in_attempts_per_account_are_limited(strict_app):
@@ -242,3 +242,14 @@ def test_registrations_answers_and_verifications_are_limited(strict_app):
     assert client.get(f"/api/v1/sessions/{view['session_id']}", headers=headers).get_json()["answered"] == 4
     verdicts = [client.post("/api/v1/verify", json={"type": "nothing"}).status_code for _ in range(4)]
     assert 429 not in verdicts[:3] and verdicts[3] == 429
+
+
+def test_limits_count_only_their_routes_and_the_web_form_shares_the_api_counter(strict_app):
+    client = strict_app.test_client()
+    assert all(client.get("/api/v1/exams").status_code == 200 for _ in range(10))  # not a limited route
+    assert [client.post("/api/v1/verify", json={"type": "nothing"}).status_code for _ in range(3)] == [200] * 3
+    page = client.post("/verify", data={"credential": "{}"})  # the verification form: same scope, same address
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    assert b"too many requests" in page.data and 0 < int(page.headers["Retry-After"]) <= 60
+    strict_app.config["RATELIMIT_ENABLED"] = False
+    assert client.post("/api/v1/verify", json={"type": "nothing"}).status_code == 200
