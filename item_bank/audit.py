@@ -128,6 +128,26 @@ def record(db: Session, *, actor: str, kind: str, subject: str, data: dict[str, 
 _INSERT_EVENT = insert(AuditEvent.__table__)  # built once: building it costs about as much as running it
 
 
+def sitting_event_row(*, actor: str, kind: str, subject: str, data: dict[str, Any],
+                      head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
+    """The audit_events row that `record` would insert for an event on a sitting's chain, and the new
+    head, for a caller that inserts it in a statement of its own (delivery writes an answer's three
+    rows in one statement on PostgreSQL). The same rules as `record` apply: the caller holds the
+    sitting's row and read `head` with it; closing kinds must go through `record` (they seal)."""
+    chain = chain_of(subject)
+    if chain == GLOBAL or kind in CLOSING_KINDS or kind == SEAL_KIND:
+        raise ValueError(f"{kind!r} about {subject!r} must be recorded with record()")
+    return _event_row(chain, actor=actor, kind=kind, subject=subject, data=data, head=head)
+
+
+def _event_row(chain: str, *, actor: str, kind: str, subject: str, data: dict[str, Any],
+               head: ChainHead) -> tuple[dict[str, Any], ChainHead]:
+    at = utcnow()
+    event = ChainHead(head.seq + 1, _digest(head.hash, _timestamp(at), actor, kind, subject, data))
+    return {"chain": chain, "chain_seq": event.seq, "at": at, "actor": actor, "kind": kind, "subject": subject,
+            "data": data, "prev_hash": head.hash, "hash": event.hash}, event
+
+
 def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, data: dict[str, Any],
             head: ChainHead | None = None) -> ChainHead:
     if chain == GLOBAL and db.get_bind().dialect.name == "postgresql":
@@ -136,13 +156,9 @@ def _append(db: Session, chain: str, *, actor: str, kind: str, subject: str, dat
     db.flush()  # the caller's pending changes are written before the event, as they have always been
     if head is None:
         head = ChainHead.of(*db.execute(select(*head_columns(chain))).one())
-    at = utcnow()
-    event = ChainHead(head.seq + 1, _digest(head.hash, _timestamp(at), actor, kind, subject, data))
+    row, event = _event_row(chain, actor=actor, kind=kind, subject=subject, data=data, head=head)
     # A Core INSERT: nothing reads the event back as an ORM object, and it skips a unit-of-work flush.
-    db.connection().execute(_INSERT_EVENT, {
-        "chain": chain, "chain_seq": event.seq, "at": at, "actor": actor, "kind": kind, "subject": subject,
-        "data": data, "prev_hash": head.hash, "hash": event.hash,
-    })
+    db.connection().execute(_INSERT_EVENT, row)
     return event
 
 

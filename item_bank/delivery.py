@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +25,8 @@ from item_bank.db import transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
-from item_bank.models import ApiToken, Exam, ExamSession, Item, ParameterSet, Response, as_utc, utcnow
+from item_bank.models import (ApiToken, AuditEvent, Exam, ExamSession, Item, ParameterSet, Response, as_utc,
+                               utcnow)
 from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config
 
 
@@ -210,6 +211,24 @@ _READ_SITTING = (
 )
 _LOCK_SITTING = _READ_SITTING.with_for_update(of=_sittings)
 _WRITE_SITTING = update(_sittings).where(_sittings.c.id == bindparam("sitting_id"))
+
+
+def _prefixed(table, prefix: str, names) -> dict[str, Any]:
+    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in names}
+
+
+_RESPONSE_COLUMNS = ("session_id", "seq", "item_id", "choice", "score", "scored", "presented_at", "answered_at")
+_EVENT_COLUMNS = ("chain", "chain_seq", "at", "actor", "kind", "subject", "data", "prev_hash", "hash")
+_events = AuditEvent.__table__
+# An answer that does not end the exam writes three rows: its response, the sitting's next item and
+# its audit event. On PostgreSQL that is one statement (data-modifying CTEs, each run exactly once),
+# so one round trip and one execution instead of three; the unique constraints fire the same way.
+_WRITE_ANSWER_PG = select(literal(1)).add_cte(
+    insert(Response.__table__).values(_prefixed(Response.__table__, "r_", _RESPONSE_COLUMNS)).cte("new_response"),
+    update(_sittings).where(_sittings.c.id == bindparam("s_sitting_id"))
+    .values(_prefixed(_sittings, "s_", _ADVANCED)).cte("advanced_sitting"),
+    insert(_events).values(_prefixed(_events, "a_", _EVENT_COLUMNS)).cte("new_event"),
+)
 
 
 class _Read(NamedTuple):
@@ -525,14 +544,14 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         actor = f"candidate:{learner}"
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
     stored: list[StoredAnswer] | None = None
-    inserted = False
 
     def stored_answers() -> list[StoredAnswer]:
-        """Read only when needed: the usual answer (to the pending item, engine session kept) needs none."""
+        """Read only when needed: the usual answer (to the pending item, engine session kept) needs none.
+        This answer is written last, so they never include it."""
         nonlocal stored
         if stored is None:
             stored = _stored_answers(db, row.id)
-            if not inserted and row.pending_seq is not None and stored and stored[-1].seq >= row.pending_seq:
+            if row.pending_seq is not None and stored and stored[-1].seq >= row.pending_seq:
                 raise _StaleSitting()
         return stored
 
@@ -570,30 +589,41 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         if engine_session.next_item() != position:
             raise Conflict("the stored session is inconsistent with its responses")  # never expected
         engine_session.record(position, score)
-    # A Core INSERT (no ORM object to track); the unique (session, seq) constraint fires here on a race.
-    db.connection().execute(_INSERT_RESPONSE, {
-        "session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
-        "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow(),
-    })
-    inserted = True
-    if stored is not None:
-        stored.append(StoredAnswer(seq, pending.id, choice, score, not unscored))
+    response = {"session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
+                "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow()}
+    this_answer = StoredAnswer(seq, pending.id, choice, score, not unscored)
     answered = seq  # seqs run 1, 2, ... without gaps: this answer's seq is how many are stored
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
-    _present_next(row, pool, engine_session, stored_answers, seq + 1)
-    _write_sitting(db, row)
-    # The sitting's own audit chain needs no lock beyond the row lock held above; finishing also seals
-    # the chain on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
-    head = audit.record(db, actor=actor, kind="exam.answer", subject=f"session:{row.id}", head=head,
-                        data={"seq": seq, "item": pending.external_id, "version": pending.version,
-                              "choice": choice, "scored": not unscored})
-    if row.state == "completed":
-        audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
-                     data={"decision": row.decision, "theta": row.theta, "se": row.se,
-                           "items": answered, "stop_reason": row.stop_reason})
+    _present_next(row, pool, engine_session, lambda: [*stored_answers(), this_answer], seq + 1)
+    _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
+                                                    "version": pending.version, "choice": choice,
+                                                    "scored": not unscored})
     return (AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
                           view=session_view(db, row, answered)),
             ((pool.database, row.id), _version(row), engine_session))
+
+
+def _write_answer(db: Session, row: _Sitting, response: dict[str, Any], actor: str, head: audit.ChainHead,
+                  event: dict[str, Any]) -> None:
+    """The response, the sitting as the answer left it and the audit event (plus exam.finish and its seal
+    when the answer ended the exam). The sitting's own audit chain needs no lock beyond the row lock;
+    the seal goes on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
+    The unique (session, seq) and (chain, chain_seq) constraints fire here on a race."""
+    subject = f"session:{row.id}"
+    if row.state == "in_progress" and db.get_bind().dialect.name == "postgresql":
+        event_row, _ = audit.sitting_event_row(actor=actor, kind="exam.answer", subject=subject, data=event,
+                                               head=head)
+        db.connection().execute(_WRITE_ANSWER_PG, {
+            **{"r_" + k: v for k, v in response.items()}, "s_sitting_id": row.id,
+            **{"s_" + n: getattr(row, n) for n in _ADVANCED}, **{"a_" + k: v for k, v in event_row.items()}})
+        return
+    db.connection().execute(_INSERT_RESPONSE, response)
+    _write_sitting(db, row)
+    head = audit.record(db, actor=actor, kind="exam.answer", subject=subject, head=head, data=event)
+    if row.state == "completed":
+        audit.record(db, actor=actor, kind="exam.finish", subject=subject, head=head,
+                     data={"decision": row.decision, "theta": row.theta, "se": row.se,
+                           "items": response["seq"], "stop_reason": row.stop_reason})
 
 
 def pretest_plan(row: AnySitting) -> dict[int, int]:

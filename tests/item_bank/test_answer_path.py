@@ -7,7 +7,7 @@ moved on since) and caches the engine config per sitting. Each is checked agains
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from item_bank import audit, delivery
@@ -131,7 +131,7 @@ def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch)
         raise RuntimeError("the database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(delivery.audit, "record", fail)
+        patch.setattr(delivery, "session_view", fail)  # after the answer's writes, before its commit
         with pytest.raises(RuntimeError):
             answer(factory, sid, 1)
     assert kept_engine_session(factory, sid) is None  # it had recorded an answer that was not stored
@@ -152,6 +152,32 @@ def test_a_stale_chain_head_is_refused_rather_than_forking_the_chain(factory):
                          data={"seq": 2})
     with transaction(factory) as db:
         assert verify_chain(db).ok
+
+
+def test_a_usual_answer_is_its_locked_read_and_its_writes(factory):
+    """Response, sitting and audit event: three statements on SQLite, one on PostgreSQL."""
+    sid = new_sitting(factory, "statements@example.com")
+    answer(factory, sid, 0)  # the first answer in this process replays, reading the stored answers
+    with transaction(factory) as db:
+        row = delivery.get_session(db, sid)
+        seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
+    engine, seen = factory.kw["bind"], []
+
+    def statement_kind(conn, cursor, statement, *rest):
+        seen.append(statement.split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", statement_kind)
+    try:
+        outcome = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=item.key_index)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement_kind)
+    assert not outcome.finished and outcome.answered == 2
+    assert seen[0] == "SELECT"  # the sitting, locked, with its chain head
+    postgres = engine.dialect.name == "postgresql"
+    assert [s for s in seen if s != "SELECT"] == (["WITH"] if postgres else ["INSERT", "UPDATE", "INSERT"])
+    with transaction(factory) as db:
+        assert len(delivery._stored_answers(db, sid)) == 2 and verify_chain(db).ok
+        assert db.get(ExamSession, sid).pending_seq == 3
 
 
 def test_an_answer_writes_only_what_it_changes(factory):
