@@ -456,6 +456,8 @@ def session_view(db: Session, row: AnySitting, answered: int | None = None) -> S
     """The sitting as its learner sees it (closing it first if its time is up)."""
     if close_if_overdue(db, row):
         row = get_session(db, row.id)  # as closed (for an ExamSession, the same object)
+    if answered is None and row.state == "in_progress" and row.pending_seq is not None:
+        answered = row.pending_seq - 1  # seqs run 1, 2, ... without gaps up to the pending item
     if answered is None:
         answered = db.execute(select(func.count()).select_from(Response).where(Response.session_id == row.id)).scalar()
     return SessionView(session_id=row.id, exam_id=row.exam_id, state=row.state, answered=answered,

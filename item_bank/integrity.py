@@ -75,17 +75,20 @@ class IntegrityRules:
 def check_may_start(db: Session, rules: IntegrityRules, *, candidate_id: int, exam_id: str,
                     now: dt.datetime) -> None:
     """Raises RuleViolation when the attempt limit is used up or the waiting period is running."""
-    history = db.execute(
-        select(ExamSession.state, ExamSession.decision, ExamSession.finished_at, ExamSession.started_at)
+    if rules.max_attempts is None and not rules.retake_wait_days:
+        return
+    latest_grant = (select(AttemptGrant.granted_at)
+                    .where(AttemptGrant.candidate_id == candidate_id, AttemptGrant.exam_id == exam_id)
+                    .order_by(AttemptGrant.granted_at.desc()).limit(1).scalar_subquery())
+    history = db.execute(  # the finished sittings, each with the latest grant (no sittings: nothing to check)
+        select(ExamSession.decision, ExamSession.finished_at, ExamSession.started_at, latest_grant.label("granted"))
         .where(ExamSession.candidate_id == candidate_id, ExamSession.exam_id == exam_id,
                ExamSession.state.in_(FINISHED))
         .order_by(ExamSession.started_at)
     ).all()
-    granted = db.execute(
-        select(AttemptGrant.granted_at).where(AttemptGrant.candidate_id == candidate_id,
-                                              AttemptGrant.exam_id == exam_id)
-        .order_by(AttemptGrant.granted_at.desc()).limit(1)
-    ).scalar()
+    if not history:
+        return
+    granted = history[0].granted
     if granted is not None:
         history = [row for row in history if as_utc(row.finished_at or row.started_at) > as_utc(granted)]
     failures_in_a_row = 0
