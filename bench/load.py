@@ -4,6 +4,7 @@
     python bench/load.py                       # 200 learners on SQLite
     python bench/load.py --quick               # smoke run: 20 learners, SQLite, short time cap
     python bench/load.py --postgres --rate 500 # learners pace themselves to 500 answers/s in total
+    python bench/load.py --postgres --rate 500 --ramp 3 --exams 4   # ... for ~25 s with all 200 active
     python bench/load.py --json                # machine-readable output only
 
 What it does, all on 127.0.0.1 and all torn down at the end (also on errors and Ctrl-C):
@@ -21,6 +22,13 @@ What it does, all on 127.0.0.1 and all torn down at the end (also on errors and 
    ``POST /api/v1/sessions`` (exam ``social-media-frontline``) with the learner's bearer token, then
    ``POST /api/v1/sessions/<id>/answers`` with a random choice until the state is ``completed``,
    then ``GET`` the result. Each learner holds one keep-alive connection (stdlib ``http.client``).
+   With ``--exams K`` each learner thread sits K exams one after the other, each as a new account
+   (all registered before the gate), so the stretch with all N learners active lasts longer.
+
+Verdicts. The goal concerns N *concurrent* learners, so when all N were active for at least 5 s the
+goal lines judge that stretch (``answers/s (all learners active)`` and the answer latency "while all
+learners active"); otherwise they judge the whole run, ramp-up and ramp-down included. Each goal
+line says which.
 
 Load models. By default every learner answers as soon as it has the next item (closed loop, no
 think time): this measures capacity, and by Little's law the mean latency is then about
@@ -293,8 +301,9 @@ class Learner:
     stale_retries: int = 0
     duplicates: int = 0
     answered: int = 0
-    completed: bool = False
-    decision: str | None = None
+    exams_completed: int = 0
+    decisions: list[str] = field(default_factory=list)
+    completed: bool = False  # every exam it was to sit
     started_at: float | None = None
     finished_at: float | None = None
 
@@ -370,52 +379,35 @@ class Client:
 
 
 def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, run_id: str,
-                start_gate: threading.Barrier, stop: threading.Event, seed: int, delay: float = 0.0) -> None:
+                start_gate: threading.Barrier, stop: threading.Event, seed: int, delay: float = 0.0,
+                exams: int = 1) -> None:
+    """One simulated learner seat: sits `exams` exams one after the other, each as a new learner (an
+    account of its own, registered before the gate), so that the seat stays busy for longer."""
     rng = random.Random(seed * 1_000_003 + learner.index)
     client = Client(port, timeout)
     try:
-        account = {"name": f"Load Learner {learner.index}", "email": f"load-{run_id}-{learner.index}@example.test",
-                   "password": f"load test password {run_id}"}
         # Setup, before the gate: 200 argon2 hashes take many CPU-seconds, hence its own long timeout.
         setup = Client(port, timeout=max(timeout, 300.0))
-        signed_in, _ = setup.request(learner, "POST", "/api/v1/learners", account, "register")
+        tokens = []
+        for k in range(exams):
+            account = {"name": f"Load Learner {learner.index}", "password": f"load test password {run_id}",
+                       "email": f"load-{run_id}-{learner.index}{f'-{k}' if k else ''}@example.test"}
+            signed_in, _ = setup.request(learner, "POST", "/api/v1/learners", account, "register")
+            if signed_in is None:
+                break
+            tokens.append(signed_in["token"])
         setup.close()
         start_gate.wait()
-        if signed_in is None:
+        if len(tokens) < exams:
             return
-        client.auth = {"Authorization": f"Bearer {signed_in['token']}"}
         if delay > 0 and stop.wait(delay):
             return
         learner.started_at = time.perf_counter()
-        view, _ = client.request(learner, "POST", "/api/v1/sessions", {"exam_id": EXAM_ID}, "start")
-        while view is not None and not stop.is_set():
-            if view.get("state") == "completed":
-                learner.completed = True
-                result, _ = client.request(learner, "GET", view["result_url"], None, "result")
-                if result is not None:
-                    learner.decision = result.get("decision")
-                break
-            item = view.get("item")
-            if view.get("state") != "in_progress" or not item:
-                learner.errors.append({"kind": "answer", "path": "(client)", "status": 0,
-                                       "body": f"unexpected session view: state={view.get('state')!r}, item={item!r}",
-                                       "at": time.perf_counter()})
-                break
-            if learner.answered >= MAX_ITEMS_PER_EXAM:
-                learner.errors.append({"kind": "answer", "path": "(client)", "status": 0,
-                                       "body": f"no end after {MAX_ITEMS_PER_EXAM} answers", "at": time.perf_counter()})
-                break
-            if think_mean > 0:
-                if stop.wait(rng.expovariate(1.0 / think_mean)):
-                    break
-            choice = rng.randrange(len(item["options"]))
-            view, sample = client.request(learner, "POST", f"/api/v1/sessions/{view['session_id']}/answers",
-                                          {"seq": item["seq"], "item_id": item["item_id"], "choice": choice},
-                                          "answer")
-            if view is not None:
-                learner.answered += 1
-                learner.duplicates += bool(view.get("duplicate"))
-                sample.final = view.get("state") == "completed"
+        for token in tokens:
+            client.auth = {"Authorization": f"Bearer {token}"}
+            if not sit_exam(learner, client, rng, think_mean, stop):
+                return
+        learner.completed = True
     except Exception as exc:  # a bug in this script must not hang the run
         learner.errors.append({"kind": "client", "path": "(client)", "status": 0,
                                "body": f"{type(exc).__name__}: {exc}", "at": time.perf_counter()})
@@ -424,7 +416,48 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
         client.close()
 
 
+def sit_exam(learner: Learner, client: Client, rng: random.Random, think_mean: float,
+             stop: threading.Event) -> bool:
+    """Start, answer until the end, read the result; False if the seat should stop (error or time cap)."""
+    view, _ = client.request(learner, "POST", "/api/v1/sessions", {"exam_id": EXAM_ID}, "start")
+    answered = 0
+    while view is not None and not stop.is_set():
+        if view.get("state") == "completed":
+            result, _ = client.request(learner, "GET", view["result_url"], None, "result")
+            if result is None:
+                return False
+            learner.exams_completed += 1
+            learner.decisions.append(result.get("decision"))
+            return True
+        item = view.get("item")
+        if view.get("state") != "in_progress" or not item:
+            learner.errors.append({"kind": "answer", "path": "(client)", "status": 0,
+                                   "body": f"unexpected session view: state={view.get('state')!r}, item={item!r}",
+                                   "at": time.perf_counter()})
+            return False
+        if answered >= MAX_ITEMS_PER_EXAM:
+            learner.errors.append({"kind": "answer", "path": "(client)", "status": 0,
+                                   "body": f"no end after {MAX_ITEMS_PER_EXAM} answers", "at": time.perf_counter()})
+            return False
+        if think_mean > 0:
+            if stop.wait(rng.expovariate(1.0 / think_mean)):
+                return False
+        choice = rng.randrange(len(item["options"]))
+        view, sample = client.request(learner, "POST", f"/api/v1/sessions/{view['session_id']}/answers",
+                                      {"seq": item["seq"], "item_id": item["item_id"], "choice": choice},
+                                      "answer")
+        if view is not None:
+            answered += 1
+            learner.answered += 1
+            learner.duplicates += bool(view.get("duplicate"))
+            sample.final = view.get("state") == "completed"
+    return False
+
+
 # ---------------------------------------------------------------- statistics and report
+
+
+STEADY_SECONDS = 5.0  # a stretch with all learners active at least this long is judged on its own
 
 
 def latency_stats(values: list[float]) -> dict:
@@ -492,6 +525,7 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
     full_window = first_done - last_start
     in_full = [s for s in ok_answers if last_start <= s.t_end <= first_done]
     full_rate = round(len(in_full) / full_window, 1) if full_window > 0.5 else None
+    exams_done = sum(lr.exams_completed for lr in learners)
     by_kind: dict[str, dict] = {}
     for kind in ("start", "answer", "result"):
         by_kind[kind] = latency_stats([s.latency for s in samples if s.kind == kind and 200 <= s.status < 300])
@@ -520,6 +554,8 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
                  "ramp_s": args.ramp, "request_timeout_s": args.timeout, "max_seconds": args.max_seconds,
                  "time_capped": capped},
         "wall_s": round(wall, 2),
+        "exams_per_learner": args.exams,
+        "exams_completed": exams_done,
         "learners_completed": sum(lr.completed for lr in learners),
         "learners_failed": sum(bool(lr.errors) for lr in learners),
         "learners_unfinished": sum(not lr.completed and not lr.errors for lr in learners),
@@ -527,11 +563,13 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
         "answers_per_s": round(answers_per_s, 1),
         "answers_per_s_full_concurrency": full_rate,
         "full_concurrency_window_s": round(max(full_window, 0.0), 2),
-        "mean_items_per_exam": round(float(np.mean([lr.answered for lr in learners if lr.completed])), 1)
+        "mean_items_per_exam": round(sum(lr.answered for lr in learners if lr.completed)
+                                     / sum(lr.exams_completed for lr in learners if lr.completed), 1)
         if any(lr.completed for lr in learners) else None,
-        "decisions": {d: sum(lr.decision == d for lr in learners) for d in
-                      sorted({lr.decision for lr in learners if lr.decision})},
-        "latency": {"answer": answer_stats, "answer_not_final": non_final, "answer_final": final,
+        "decisions": {d: sum(lr.decisions.count(d) for lr in learners) for d in
+                      sorted({d for lr in learners for d in lr.decisions if d})},
+        "latency": {"answer": answer_stats, "answer_all_active": latency_stats([s.latency for s in in_full]),
+                    "answer_not_final": non_final, "answer_final": final,
                     "start": by_kind["start"], "result": by_kind["result"]},
         "requests": len(samples),
         "errors": len(errors),
@@ -546,10 +584,16 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
     if pg_log:
         result["postgres_log_tail"] = [ln for ln in pg_log if re.search(r"ERROR|FATAL|PANIC|WARNING", ln)][-20:]
     meets_scale = len(learners) >= GOALS["learners"] and db_info["backend"] == "postgresql"
+    # The goal is about N concurrent learners: judged on the stretch when all are active if it lasted
+    # STEADY_SECONDS (use --exams), else on the whole run, ramps included (stricter); the report says which.
+    steady = full_rate is not None and full_window >= STEADY_SECONDS
+    rate, p99 = (full_rate, result["latency"]["answer_all_active"].get("p99_ms", 1e9)) if steady \
+        else (answers_per_s, answer_stats.get("p99_ms", 1e9))
+    basis = f"all learners active, {full_window:.0f} s" if steady else "whole run"
     result["goals"] = {
         "setup (>= 200 learners on PostgreSQL)": "yes" if meets_scale else "no (not the goal's setup)",
-        "answers/s >= 500": "met" if answers_per_s >= GOALS["answers_per_s_min"] else "not met",
-        "answer p99 < 50 ms": "met" if answer_stats.get("p99_ms", 1e9) < GOALS["p99_ms_max"] else "not met",
+        f"answers/s >= 500 ({basis})": "met" if rate >= GOALS["answers_per_s_min"] else "not met",
+        f"answer p99 < 50 ms ({basis})": "met" if p99 < GOALS["p99_ms_max"] else "not met",
         "0 errors": "met" if not errors and not capped else "not met",
     }
     return result
@@ -571,6 +615,7 @@ def print_report(r: dict) -> None:
     row("wall time", f"{r['wall_s']} s")
     row("learners completed / failed / unfinished",
         f"{r['learners_completed']} / {r['learners_failed']} / {r['learners_unfinished']}")
+    row("exams completed", f"{r['exams_completed']} ({r['exams_per_learner']} per learner)")
     row("answers accepted", r["answers"])
     row("answers/s (whole run)", r["answers_per_s"])
     row("answers/s (all learners active)",
@@ -579,7 +624,8 @@ def print_report(r: dict) -> None:
     row("decisions", json.dumps(r["decisions"]))
     print("\nLatency, ms (successful requests)")
     print(f"  {'':<30}{'n':>7}{'p50':>9}{'p90':>9}{'p99':>9}{'max':>9}{'mean':>9}")
-    names = {"answer": "POST answers (all)", "answer_not_final": "  of which not the last",
+    names = {"answer": "POST answers (all)", "answer_all_active": "  while all learners active",
+             "answer_not_final": "  of which not the last",
              "answer_final": "  of which the last (scoring)", "start": "POST sessions", "result": "GET result"}
     for key, label in names.items():
         s = r["latency"][key]
@@ -657,12 +703,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, help="cap on the load phase, s (default 600, quick 120)")
     parser.add_argument("--warmup", type=int, help="unmeasured learners run first to warm the workers "
                         "(default 10, quick 5; 0 for a cold start)")
+    parser.add_argument("--exams", type=int, default=1,
+                        help="exams each learner sits one after the other, each as a new account (default 1); "
+                             "more gives a longer stretch with all learners active")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 learners, SQLite")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the server's logs into DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON document only")
     args = parser.parse_args(argv)
     n = args.learners or (20 if args.quick else 200)
+    if not 1 <= args.exams <= 20:
+        parser.error("--exams must be between 1 and 20")
     if not 1 <= n <= 2000:
         parser.error("--learners must be between 1 and 2000")
     if args.quick and args.postgres:
@@ -738,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.stack_size(512 * 1024)
         threads = [threading.Thread(target=run_learner, name=f"learner-{lr.index}", daemon=True,
                                     args=(lr, port, args.timeout, think_mean, run_id, gate, stop, args.seed,
-                                          args.ramp * lr.index / n))
+                                          args.ramp * lr.index / n, args.exams))
                    for lr in learners]
         for t in threads:
             t.start()
@@ -766,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
                 last_note = time.perf_counter()
                 done = sum(lr.answered for lr in learners)
                 say(f"  {last_note - t_start:5.0f} s: {done} answers, "
-                    f"{sum(lr.completed for lr in learners)} exams completed, "
+                    f"{sum(lr.exams_completed for lr in learners)} exams completed, "
                     f"{sum(bool(lr.errors) for lr in learners)} learners with errors")
         capped = any(t.is_alive() for t in threads)
         stop.set()
