@@ -213,21 +213,20 @@ _LOCK_SITTING = _READ_SITTING.with_for_update(of=_sittings)
 _WRITE_SITTING = update(_sittings).where(_sittings.c.id == bindparam("sitting_id"))
 
 
-def _prefixed(table, prefix: str, names) -> dict[str, Any]:
+def _prefixed(table, prefix: str, names=None) -> dict[str, Any]:
+    """Bind parameters `prefix + column` for `names` (default: every column but the generated id)."""
+    names = names or [c.name for c in table.c if c.name != "id"]
     return {name: bindparam(prefix + name, type_=table.c[name].type) for name in names}
 
 
-_RESPONSE_COLUMNS = ("session_id", "seq", "item_id", "choice", "score", "scored", "presented_at", "answered_at")
-_EVENT_COLUMNS = ("chain", "chain_seq", "at", "actor", "kind", "subject", "data", "prev_hash", "hash")
-_events = AuditEvent.__table__
 # An answer that does not end the exam writes three rows: its response, the sitting's next item and
 # its audit event. On PostgreSQL that is one statement (data-modifying CTEs, each run exactly once),
 # so one round trip and one execution instead of three; the unique constraints fire the same way.
 _WRITE_ANSWER_PG = select(literal(1)).add_cte(
-    insert(Response.__table__).values(_prefixed(Response.__table__, "r_", _RESPONSE_COLUMNS)).cte("new_response"),
+    insert(Response.__table__).values(_prefixed(Response.__table__, "r_")).cte("new_response"),
     update(_sittings).where(_sittings.c.id == bindparam("s_sitting_id"))
     .values(_prefixed(_sittings, "s_", _ADVANCED)).cte("advanced_sitting"),
-    insert(_events).values(_prefixed(_events, "a_", _EVENT_COLUMNS)).cte("new_event"),
+    insert(AuditEvent.__table__).values(_prefixed(AuditEvent.__table__, "a_")).cte("new_event"),
 )
 
 

@@ -1,6 +1,8 @@
 """Learner accounts: argon2 passwords, revocable sessions, sign-in links, privacy, rate limits."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -116,7 +118,7 @@ def test_answers_need_a_live_token_of_the_sittings_learner(client, app):
     with transaction(app.extensions["db_factory"]) as db:
         digest = accounts.token_digest(expiring["Authorization"].split()[1])
         db.execute(update(ApiToken).where(ApiToken.token_hash == digest)
-                   .values(expires_at=accounts.utcnow() - accounts.dt.timedelta(seconds=1)))
+                   .values(expires_at=accounts.utcnow() - timedelta(seconds=1)))
     assert answer_as(expiring).status_code == 401
     assert answer_as(learner_headers(client, "eve@example.com")).status_code == 404
     assert client.get(f"/api/v1/sessions/{sid}", headers=ada).get_json()["answered"] == 0
