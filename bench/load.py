@@ -13,7 +13,7 @@ What it does, all on 127.0.0.1 and all torn down at the end (also on errors and 
    as the ``postgres`` user when we are root) or, if that is not asked for or cannot be started,
    a SQLite file in a temporary directory;
 2. ``python -m cli.main init`` (migrations + the bundled bank), as ``certamen init``;
-3. ``python -m cli.main serve --production --port P`` (gunicorn, its default worker count unless
+3. ``python -m cli.main serve --production --port P`` (granian, its default worker count unless
    ``--workers``), with ``CERTAMEN_KEY_DIR``/``CERTAMEN_INSTANCE`` in the temporary directory and
    a random ``CERTAMEN_SECRET_KEY``;
 4. a few unmeasured warm-up learners (``--warmup``), so that the workers have loaded the bank;
@@ -34,16 +34,17 @@ Load models. By default every learner answers as soon as it has the next item (c
 think time): this measures capacity, and by Little's law the mean latency is then about
 N / throughput, whatever the server does. With ``--rate R`` each learner "reads" each item for an
 exponentially distributed time with mean N / R seconds before answering, so that N learners offer
-about R answers/s in total; latency is then measured at that offered load. (gunicorn closes
-keep-alive connections idle for 2 s; the client then reconnects and resends once, which is safe
+about R answers/s in total; latency is then measured at that offered load. (When the server
+has closed an idle keep-alive connection, the client reconnects and resends once, which is safe
 because answers are idempotent per seq. Those retries are counted, not errors, and their latency
 runs from the first attempt.)
 
 Every request has a timeout (``--timeout``), the whole run a time cap (``--max-seconds``); a learner
 stops at its first error. An error is a non-2xx status or an exception (timeout, refused, reset).
-The server's stderr (gunicorn's error log with tracebacks) and the non-2xx responses are kept and
+The server's log (granian's messages and Python tracebacks) and the non-2xx responses are kept and
 summarised in the report (``--keep-logs DIR`` keeps the logs). The server's access log also records
-gunicorn's in-worker time per request, so that queueing can be told from handling; on PostgreSQL,
+the time each request spent in the app (granian's ``dt_ms``: from the moment a worker thread took it
+up to the response), so that queueing can be told from handling; on PostgreSQL,
 pg_stat_activity is sampled twice a second to show what the backends wait on.
 
 The load generator runs on the same machine as the server and the database and shares its cores:
@@ -83,7 +84,8 @@ EXAM_ID = "social-media-frontline"
 GOALS = {"learners": 200, "answers_per_s_min": 500.0, "p99_ms_max": 50.0, "errors_max": 0}
 MAX_ITEMS_PER_EXAM = 200  # the exam stops at 40; anything beyond this is a runaway learner
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
+# granian's access-log line: [time] address - "METHOD path protocol" status milliseconds-in-the-app
+ACCESS_LINE = re.compile(r'^\[([^\]]+)\] \S+ - "(GET|POST|PUT|DELETE) ([^ ?"]+)[^"]*" (\d{3}) ([\d.]+)$', re.M)
 
 
 class Interrupted(Exception):
@@ -201,12 +203,9 @@ class AppServer:
             "CERTAMEN_RATELIMIT_REGISTER": "100000 per minute",
             "CERTAMEN_RATELIMIT_ANSWERS": "100000 per minute",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            # gunicorn's default access-log line plus the time spent in the worker (µs), so that the
-            # report can tell server time from time queued before a worker thread picked the request up
-            "GUNICORN_CMD_ARGS": "--access-logformat '" + ACCESS_LOG_FORMAT + "'",
         })
-        self.stdout_path = workdir / "server.stdout.log"  # gunicorn's access log
-        self.stderr_path = workdir / "server.stderr.log"  # gunicorn's error log, tracebacks
+        self.stdout_path = workdir / "server.stdout.log"  # granian's messages and access log
+        self.stderr_path = workdir / "server.stderr.log"  # Python tracebacks
         self.proc: subprocess.Popen | None = None
         self.header = ""
 
@@ -229,7 +228,7 @@ class AppServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.proc.returncode}: "
-                                   + " | ".join(self.stderr_lines()[-10:]))
+                                   + " | ".join(self.log_lines()[-10:]))
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 conn.request("GET", "/api/v1/exams")
@@ -255,17 +254,21 @@ class AppServer:
     def pids(self) -> list[int]:
         return tree_pids(self.proc.pid) if self.proc and self.proc.poll() is None else []
 
-    def stderr_lines(self) -> list[str]:
-        try:
-            return self.stderr_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return []
+    def log_lines(self) -> list[str]:
+        """What the server said besides its access log: granian's messages and Python tracebacks."""
+        lines = []
+        for path in (self.stdout_path, self.stderr_path):
+            try:
+                lines += [ln for ln in path.read_text(errors="replace").splitlines() if not ACCESS_LINE.match(ln)]
+            except OSError:
+                pass
+        return lines
 
     def stop(self) -> None:
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # gunicorn: graceful stop of all workers
+            self.proc.send_signal(signal.SIGTERM)  # granian: graceful stop of all workers
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -470,7 +473,7 @@ def latency_stats(values: list[float]) -> dict:
 
 
 def summarise_server_errors(lines: list[str], limit: int = 40) -> dict:
-    """gunicorn's error log: worker timeouts/kills and Python tracebacks, with the exception lines."""
+    """The server's log lines: worker failures and Python tracebacks, with the exception lines."""
     interesting = [ln for ln in lines if re.search(r"\[(ERROR|CRITICAL|WARNING)\]|Traceback|Error|Exception|"
                                                   r"WORKER TIMEOUT|SIGKILL|killed", ln)]
     exceptions: dict[str, int] = {}
@@ -484,7 +487,7 @@ def summarise_server_errors(lines: list[str], limit: int = 40) -> dict:
 
 
 def summarise_access_log(path: Path, since: float) -> dict:
-    """Status codes and in-worker time per endpoint from gunicorn's access log (the server's own view).
+    """Status codes and in-worker time per endpoint from granian's access log (the server's own view).
 
     Only lines logged at or after `since` (epoch seconds, whole-second resolution) count, so the
     warm-up learners are left out."""
@@ -494,10 +497,9 @@ def summarise_access_log(path: Path, since: float) -> dict:
         text = path.read_text(errors="replace")
     except OSError:
         return {"status_codes": counts}
-    pattern = r'\[([^\]]+)\] "(GET|POST|PUT|DELETE) ([^ ?"]+)[^"]*" (\d{3}) .*?(\d+)$'
-    for m in re.finditer(pattern, text, re.M):
+    for m in ACCESS_LINE.finditer(text):
         try:
-            at = datetime.strptime(m.group(1), "%d/%b/%Y:%H:%M:%S %z").timestamp()
+            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S %z").timestamp()
         except ValueError:
             at = since
         endpoint = re.sub(r"/sessions/[^/]+", "/sessions/<id>", m.group(3))
@@ -507,7 +509,7 @@ def summarise_access_log(path: Path, since: float) -> dict:
             continue
         key = f"{m.group(2)} {endpoint}"
         counts[f"{key} {m.group(4)}"] = counts.get(f"{key} {m.group(4)}", 0) + 1
-        times.setdefault(key, []).append(int(m.group(5)) / 1e6)
+        times.setdefault(key, []).append(float(m.group(5)) / 1e3)
     return {"status_codes": dict(sorted(counts.items())),
             "in_worker_latency": {k: latency_stats(v) for k, v in sorted(times.items())}}
 
@@ -579,7 +581,7 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
         "duplicate_answers": sum(lr.duplicates for lr in learners),
         "cpu_cores_used": cpu,
         "server_access_log": access,
-        "server_error_log": summarise_server_errors(server.stderr_lines()),
+        "server_error_log": summarise_server_errors(server.log_lines()),
     }
     if pg_log:
         result["postgres_log_tail"] = [ln for ln in pg_log if re.search(r"ERROR|FATAL|PANIC|WARNING", ln)][-20:]
@@ -640,7 +642,7 @@ def print_report(r: dict) -> None:
             print(f"  {label:<30}{s['n']:>7}{s['p50_ms']:>9.1f}{s['p90_ms']:>9.1f}{s['p99_ms']:>9.1f}"
                   f"{s['max_ms']:>9.1f}{s['mean_ms']:>9.1f}")
     print("  (client-side figures include time queued before a worker thread picks the request up;")
-    print("   'in worker' is gunicorn's own request time from its access log: handling, waits for locks")
+    print("   'in worker' is granian's own request time from its access log: handling, waits for locks")
     print("   and the database, and the GIL shared with the worker's other threads)")
     print("\nErrors (non-2xx or exception)")
     row("errors", r["errors"])
@@ -653,7 +655,7 @@ def print_report(r: dict) -> None:
     row("stale keep-alive retries (not errors)", r["stale_connection_retries"])
     row("duplicate answers", r["duplicate_answers"])
     log = r["server_error_log"]
-    row("server stderr: lines / flagged", f"{log['lines']} / {log['flagged_lines']}")
+    row("server log: lines / flagged", f"{log['lines']} / {log['flagged_lines']}")
     for key, n in list(log["exceptions"].items())[:8]:
         print(f"    {n} x {key}")
     if r.get("postgres_log_tail"):
@@ -670,7 +672,7 @@ def print_report(r: dict) -> None:
     c = r["cpu_cores_used"]
     print("\nCPU during the run (cores busy on average; the machine is shared)")
     row("load generator (this process)", c.get("load_generator"))
-    row("app server (gunicorn master + workers)", c.get("app_server"))
+    row("app server (granian main + workers)", c.get("app_server"))
     if c.get("database") is not None:
         row("PostgreSQL", c.get("database"))
     row("everything else on the machine", c.get("others"))
@@ -694,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", action="store_true", help="use a throw-away PostgreSQL cluster if one starts")
     parser.add_argument("--pg-fsync-off", action="store_true",
                         help="PostgreSQL without fsync/synchronous_commit (as the tests run it; not durable)")
-    parser.add_argument("--workers", type=int, help="gunicorn workers (default: the server's own, 2 x cores + 1)")
+    parser.add_argument("--workers", type=int, help="granian workers (default: the server's own, one per core)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offered answers/s in total (think time per learner); 0 = as fast as possible")
     parser.add_argument("--ramp", type=float, default=0.0,
@@ -809,7 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         last_note = t_start
         while any(t.is_alive() for t in threads) and time.perf_counter() < deadline:
             time.sleep(0.2)
-            # processes come and go (gunicorn may restart a worker, PostgreSQL forks per connection)
+            # processes come and go (granian may restart a worker, PostgreSQL forks per connection)
             server_pids = sorted(set(server_pids) | set(server.pids()))
             if pg_pid:
                 pg_pids = sorted(set(pg_pids) | set(tree_pids(pg_pid)))
@@ -836,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
                "machine": round((cpu1[3] - cpu0[3]) / elapsed, 2),
                "others": round(((cpu1[3] - cpu0[3]) - sum(b - a for a, b in zip(cpu0[:3], cpu1[:3]))) / elapsed, 2),
                "note": "PostgreSQL backends that exited during the run are not counted" if cluster else ""}
-        time.sleep(0.5)  # let gunicorn flush its access log
+        time.sleep(0.5)  # let the server flush its access log
         access = summarise_access_log(server.stdout_path, since=wall_start)
         pg_log = cluster.log_tail(200) if cluster else []
         report = build_report(args, learners, t_start, t_end, db_info, server, cpu, think_mean, capped, access,
@@ -868,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, subprocess.TimeoutExpired, threading.BrokenBarrierError) as exc:
         print(f"load: {exc}", file=sys.stderr)
         if server is not None:
-            for ln in server.stderr_lines()[-20:]:
+            for ln in server.log_lines()[-20:]:
                 print(f"  server: {ln}", file=sys.stderr)
         return 2
     finally:

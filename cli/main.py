@@ -382,13 +382,16 @@ def cmd_keys(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     if args.production:
         # Stateless workers: every request reads the database, so any worker serves any learner.
-        workers = str(args.workers or int(os.environ.get("CERTAMEN_WORKERS", 2 * (os.cpu_count() or 1) + 1)))
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        command = [gunicorn, "--workers", workers, "--worker-class", "gthread", "--threads",
-                   os.environ.get("CERTAMEN_THREADS", "4"), "--bind", f"{args.host}:{args.port}",
-                   "--access-logfile", "-", "--graceful-timeout", "10", "api.wsgi:app"]
+        # granian parses HTTP and holds keep-alive connections in Rust, outside the workers' GIL; a worker
+        # per core, and a few threads each to cover the waits for the database.
+        workers = str(args.workers or int(os.environ.get("CERTAMEN_WORKERS", os.cpu_count() or 1)))
+        threads = os.environ.get("CERTAMEN_THREADS", "4")
+        granian = str(Path(sys.executable).with_name("granian"))
+        command = [granian, "--interface", "wsgi", "--host", args.host, "--port", str(args.port),
+                   "--workers", workers, "--blocking-threads", threads, "--http", "1", "--no-ws",
+                   "--access-log", "--respawn-failed-workers", "--workers-kill-timeout", "10", "api.wsgi:app"]
         print(f"Certamen (production, {workers} workers) on http://{args.host}:{args.port}", flush=True)
-        os.execv(gunicorn, command)
+        os.execv(granian, command)
     from api import create_app
 
     app = create_app()
@@ -537,8 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--production", action="store_true", help="several gunicorn workers instead of the dev server")
-    serve.add_argument("--workers", type=int, help="production workers (default $CERTAMEN_WORKERS or 2 x cores + 1)")
+    serve.add_argument("--production", action="store_true", help="several granian workers instead of the dev server")
+    serve.add_argument("--workers", type=int, help="production workers (default $CERTAMEN_WORKERS or one per core)")
     serve.set_defaults(func=cmd_serve)
     return parser
 

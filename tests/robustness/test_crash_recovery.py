@@ -1,6 +1,6 @@
 """Kill -9 the server in the middle of exams, restart it, and lose nothing that was acknowledged.
 
-A real server process (`certamen serve`, the werkzeug server or gunicorn with two workers) runs on a
+A real server process (`certamen serve`, the werkzeug server or granian with two workers) runs on a
 prepared SQLite or PostgreSQL database. Learners answer over HTTP; the whole process group is SIGKILLed,
 some answers still in flight; a new server starts on the same database and port; every sitting resumes
 with every acknowledged answer, the same pending item, and can be finished. The audit chain is intact.
@@ -52,7 +52,7 @@ def group_members(pgid: int) -> list[int]:
 
 
 class Server:
-    """`python -m cli.main serve` in its own process group, so SIGKILL reaches gunicorn's workers too."""
+    """`python -m cli.main serve` in its own process group, so SIGKILL reaches granian's workers too."""
 
     def __init__(self, kind: str, port: int, env: dict[str, str], log: Path):
         self.kind, self.port, self.env, self.log_path = kind, port, env, log
