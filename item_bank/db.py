@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 DEFAULT_SQLITE_PATH = Path("instance") / "certamen.sqlite"
+
+# A pooled PostgreSQL connection back in the pool for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
 NAMING = {
@@ -59,7 +64,34 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection before use only when it sat idle (the server may have restarted, a firewall may
+    have dropped it). pool_pre_ping pings on every checkout: one round trip of the five an answer takes,
+    although under load a connection returns to the pool and leaves it again within milliseconds. A
+    connection that breaks while busy fails its request, and SQLAlchemy then discards the pool's older
+    connections, so the next requests reconnect (as after a failed ping)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn, record) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        returned = record.info.get("returned_at")  # none: connected just now
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_conn, None):
+                # the pool drops this and every older connection, and hands out a new one
+                raise InvalidatePoolError(f"pooled connection lost: {exc}") from exc
+            raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
