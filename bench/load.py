@@ -32,9 +32,13 @@ line says which.
 
 Load models. By default every learner answers as soon as it has the next item (closed loop, no
 think time): this measures capacity, and by Little's law the mean latency is then about
-N / throughput, whatever the server does. With ``--rate R`` each learner "reads" each item for an
-exponentially distributed time with mean N / R seconds before answering, so that N learners offer
-about R answers/s in total; latency is then measured at that offered load. (When the server
+N / throughput, whatever the server does. With ``--rate R`` each learner answers at exponentially
+distributed intervals with mean N / R seconds, counted from its previous answer (it "reads" the item
+for the rest of the interval once the item has arrived; if the item arrives after the answer was due,
+it answers at once and does not catch up), so that N learners offer R answers/s in total whatever the
+latency, as long as responses come back within the intervals; latency is then measured at that offered
+load. (Before 2026-11-30 the reading time followed the response, so N learners offered
+N / (N / R + mean latency), a few % under R.) (When the server
 has closed an idle keep-alive connection, the client reconnects and resends once, which is safe
 because answers are idempotent per seq. Those retries are counted, not errors, and their latency
 runs from the first attempt.)
@@ -388,6 +392,7 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
     account of its own, registered before the gate), so that the seat stays busy for longer."""
     rng = random.Random(seed * 1_000_003 + learner.index)
     client = Client(port, timeout)
+    pace = Pace(rng, think_mean) if think_mean > 0 else None
     try:
         # Setup, before the gate: 200 argon2 hashes take many CPU-seconds, hence its own long timeout.
         setup = Client(port, timeout=max(timeout, 300.0))
@@ -408,7 +413,7 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
         learner.started_at = time.perf_counter()
         for token in tokens:
             client.auth = {"Authorization": f"Bearer {token}"}
-            if not sit_exam(learner, client, rng, think_mean, stop):
+            if not sit_exam(learner, client, rng, pace, stop):
                 return
         learner.completed = True
     except Exception as exc:  # a bug in this script must not hang the run
@@ -419,7 +424,23 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
         client.close()
 
 
-def sit_exam(learner: Learner, client: Client, rng: random.Random, think_mean: float,
+class Pace:
+    """When a paced learner sends its next answer: `mean` seconds on average (exponentially distributed)
+    after its previous answer was sent or due, never before the item is there and never to catch up."""
+
+    def __init__(self, rng: random.Random, mean: float):
+        self.rng, self.mean = rng, mean
+        self.last: float | None = None  # when the previous answer was sent, or due if later
+
+    def wait_turn(self, stop: threading.Event) -> bool:
+        """Wait until the next answer is due; False if the run was stopped meanwhile."""
+        now = time.perf_counter()
+        due = (now if self.last is None else self.last) + self.rng.expovariate(1.0 / self.mean)
+        self.last = max(due, now)
+        return due <= now or not stop.wait(due - now)
+
+
+def sit_exam(learner: Learner, client: Client, rng: random.Random, pace: Pace | None,
              stop: threading.Event) -> bool:
     """Start, answer until the end, read the result; False if the seat should stop (error or time cap)."""
     view, _ = client.request(learner, "POST", "/api/v1/sessions", {"exam_id": EXAM_ID}, "start")
@@ -442,9 +463,8 @@ def sit_exam(learner: Learner, client: Client, rng: random.Random, think_mean: f
             learner.errors.append({"kind": "answer", "path": "(client)", "status": 0,
                                    "body": f"no end after {MAX_ITEMS_PER_EXAM} answers", "at": time.perf_counter()})
             return False
-        if think_mean > 0:
-            if stop.wait(rng.expovariate(1.0 / think_mean)):
-                return False
+        if pace is not None and not pace.wait_turn(stop):
+            return False
         choice = rng.randrange(len(item["options"]))
         view, sample = client.request(learner, "POST", f"/api/v1/sessions/{view['session_id']}/answers",
                                       {"seq": item["seq"], "item_id": item["item_id"], "choice": choice},
@@ -552,7 +572,7 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
                    "threads_per_worker": int(os.environ.get("CERTAMEN_THREADS", "4"))},
         "load": {"learners": len(learners), "exam": EXAM_ID,
                  "model": "closed loop, no think time" if think_mean <= 0 else
-                          f"think time exp(mean {think_mean:.3f} s) per item, offered ~{offered:.0f} answers/s",
+                          f"answers every exp(mean {think_mean:.3f} s) per learner, offered ~{offered:.0f} answers/s",
                  "ramp_s": args.ramp, "request_timeout_s": args.timeout, "max_seconds": args.max_seconds,
                  "time_capped": capped},
         "wall_s": round(wall, 2),
@@ -698,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL without fsync/synchronous_commit (as the tests run it; not durable)")
     parser.add_argument("--workers", type=int, help="granian workers (default: the server's own, one per core)")
     parser.add_argument("--rate", type=float, default=0.0,
-                        help="offered answers/s in total (think time per learner); 0 = as fast as possible")
+                        help="offered answers/s in total (each learner paces its answers); 0 = as fast as possible")
     parser.add_argument("--ramp", type=float, default=0.0,
                         help="start the learners evenly over this many seconds (default 0: all at once)")
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, s (default 10)")
