@@ -37,11 +37,10 @@ distributed intervals with mean N / R seconds, counted from its previous answer 
 for the rest of the interval once the item has arrived; if the item arrives after the answer was due,
 it answers at once and does not catch up), so that N learners offer R answers/s in total whatever the
 latency, as long as responses come back within the intervals; latency is then measured at that offered
-load. (Before 2026-11-30 the reading time followed the response, so N learners offered
-N / (N / R + mean latency), a few % under R.) (When the server
-has closed an idle keep-alive connection, the client reconnects and resends once, which is safe
-because answers are idempotent per seq. Those retries are counted, not errors, and their latency
-runs from the first attempt.)
+load. Until 2026-11-30 the reading time followed the response, so N learners offered
+N / (N / R + mean latency), a few % under R. (When the server has closed an idle keep-alive
+connection, the client reconnects and resends once, which is safe because answers are idempotent per
+seq. Those retries are counted, not errors, and their latency runs from the first attempt.)
 
 Every request has a timeout (``--timeout``), the whole run a time cap (``--max-seconds``); a learner
 stops at its first error. An error is a non-2xx status or an exception (timeout, refused, reset).
@@ -143,6 +142,15 @@ def machine_busy_seconds() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def busy_cores_between(trace: list[tuple[float, float]], start: float, end: float) -> float | None:
+    """Cores the machine kept busy on average from `start` to `end`, from (time, machine_busy_seconds)
+    samples: between the first sample at or after `start` and the last at or before `end`."""
+    inside = [(t, busy) for t, busy in trace if start <= t <= end]
+    if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1.0:
+        return None
+    return round((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), 2)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -495,7 +503,7 @@ def latency_stats(values: list[float]) -> dict:
 def summarise_server_errors(lines: list[str], limit: int = 40) -> dict:
     """The server's log lines: worker failures and Python tracebacks, with the exception lines."""
     interesting = [ln for ln in lines if re.search(r"\[(ERROR|CRITICAL|WARNING)\]|Traceback|Error|Exception|"
-                                                  r"WORKER TIMEOUT|SIGKILL|killed", ln)]
+                                                  r"SIGKILL|killed", ln)]
     exceptions: dict[str, int] = {}
     for ln in lines:
         m = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Conflict|Invalid)[\w]*): ?(.*)$", ln.strip())
@@ -535,7 +543,8 @@ def summarise_access_log(path: Path, since: float) -> dict:
 
 
 def build_report(args, learners: list[Learner], t_start: float, t_end: float, db_info: dict, server: AppServer,
-                 cpu: dict, think_mean: float, capped: bool, access: dict, pg_log: list[str]) -> dict:
+                 cpu: dict, think_mean: float, capped: bool, access: dict, pg_log: list[str],
+                 busy_trace: list[tuple[float, float]]) -> dict:
     samples = [s for lr in learners for s in lr.samples]
     answers = [s for s in samples if s.kind == "answer"]
     ok_answers = [s for s in answers if 200 <= s.status < 300]
@@ -547,6 +556,7 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
     full_window = first_done - last_start
     in_full = [s for s in ok_answers if last_start <= s.t_end <= first_done]
     full_rate = round(len(in_full) / full_window, 1) if full_window > 0.5 else None
+    cpu = {**cpu, "machine_all_active": busy_cores_between(busy_trace, last_start, first_done)}
     exams_done = sum(lr.exams_completed for lr in learners)
     by_kind: dict[str, dict] = {}
     for kind in ("start", "answer", "result"):
@@ -697,6 +707,8 @@ def print_report(r: dict) -> None:
         row("PostgreSQL", c.get("database"))
     row("everything else on the machine", c.get("others"))
     row("whole machine (everyone)", f"{c.get('machine')} of {r['cores']}")
+    if c.get("machine_all_active") is not None:
+        row("whole machine while all learners active", f"{c['machine_all_active']} of {r['cores']}")
     w = r.get("warmup") or {}
     if w.get("learners"):
         print(f"  (before the run: {w['learners']} warm-up learners, not measured: {w['completed']} completed, "
@@ -829,8 +841,10 @@ def main(argv: list[str] | None = None) -> int:
         wall_start = args.started_wall = time.time()
         deadline = t_start + args.max_seconds
         last_note = t_start
+        busy_trace = [(t_start, machine_busy_seconds())]
         while any(t.is_alive() for t in threads) and time.perf_counter() < deadline:
             time.sleep(0.2)
+            busy_trace.append((time.perf_counter(), machine_busy_seconds()))
             # processes come and go (granian may restart a worker, PostgreSQL forks per connection)
             server_pids = sorted(set(server_pids) | set(server.pids()))
             if pg_pid:
@@ -862,7 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         access = summarise_access_log(server.stdout_path, since=wall_start)
         pg_log = cluster.log_tail(200) if cluster else []
         report = build_report(args, learners, t_start, t_end, db_info, server, cpu, think_mean, capped, access,
-                              pg_log)
+                              pg_log, busy_trace)
         report["warmup"] = warmup_info
         if cluster is not None:
             n_samples = max(waits.pop("samples", 0), 1)

@@ -73,8 +73,8 @@ def _ping_when_idle(engine: Engine) -> None:
     """Ping a connection before use only when it sat idle (the server may have restarted, a firewall may
     have dropped it). pool_pre_ping pings on every checkout: one round trip of the five an answer takes,
     although under load a connection returns to the pool and leaves it again within milliseconds. A
-    connection that breaks while busy fails its request, and SQLAlchemy then discards the pool's older
-    connections, so the next requests reconnect (as after a failed ping)."""
+    connection that broke less than a second after its last use fails the request that takes it, and
+    SQLAlchemy then discards the pool's older connections, so the next requests reconnect."""
 
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_conn, record) -> None:
