@@ -110,3 +110,12 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose every statement commits on its own: for work that is one write statement (no
+    BEGIN and COMMIT round trips). Anything that writes twice belongs in `transaction`."""
+    with factory.kw["bind"].connect().execution_options(isolation_level="AUTOCOMMIT") as conn, \
+            factory(bind=conn) as session:
+        yield session

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import AdaptiveSession
 from engine.irt import logistic_prob
 from item_bank import accounts, audit
-from item_bank.db import transaction
+from item_bank.db import autocommit, transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
@@ -220,13 +220,27 @@ def _prefixed(table, prefix: str, names=None) -> dict[str, Any]:
 
 
 # An answer that does not end the exam writes three rows: its response, the sitting's next item and
-# its audit event. On PostgreSQL that is one statement (data-modifying CTEs, each run exactly once),
-# so one round trip and one execution instead of three; the unique constraints fire the same way.
-_WRITE_ANSWER_PG = select(literal(1)).add_cte(
-    insert(Response.__table__).values(_prefixed(Response.__table__, "r_")).cte("new_response"),
-    update(_sittings).where(_sittings.c.id == bindparam("s_sitting_id"))
-    .values(_prefixed(_sittings, "s_", _ADVANCED)).cte("advanced_sitting"),
-    insert(AuditEvent.__table__).values(_prefixed(AuditEvent.__table__, "a_")).cte("new_event"),
+# its audit event. On PostgreSQL that is one statement (data-modifying CTEs), so one round trip and
+# one execution instead of three. It advances the sitting only if it is still in progress at the
+# answered seq, and writes the other two rows only if it did: the statement counts the sitting rows
+# it advanced (0: another answer got there first). The unique constraints fire the same way.
+_ANSWERED_SEQ = bindparam("r_seq", type_=Response.__table__.c.seq.type)
+_ADVANCE_SITTING = (
+    update(_sittings)
+    .where(_sittings.c.id == bindparam("s_sitting_id"), _sittings.c.state == "in_progress",
+           _sittings.c.pending_seq == _ANSWERED_SEQ)
+    .values(_prefixed(_sittings, "s_", _ADVANCED)).returning(_sittings.c.id).cte("advanced_sitting")
+)
+
+
+def _insert_if_advanced(table, prefix: str):
+    values = _prefixed(table, prefix)
+    return insert(table).from_select(list(values), select(*values.values()).select_from(_ADVANCE_SITTING))
+
+
+_WRITE_ANSWER_PG = select(func.count()).select_from(_ADVANCE_SITTING).add_cte(
+    _insert_if_advanced(Response.__table__, "r_").cte("new_response"),
+    _insert_if_advanced(AuditEvent.__table__, "a_").cte("new_event"),
 )
 
 
@@ -293,7 +307,7 @@ class _EngineSessions:
     engine time). A learner's requests usually reach the same worker over one keep-alive connection, so
     most answers find their sitting here; the others read and replay as before.
 
-    An entry is used only if the sitting row (locked by the answer) still has the version it had when
+    An entry is used only if the sitting row (as the answer read it) still has the version it had when
     the entry was kept, right after its answer committed: no answer has been stored since, so the entry
     has recorded exactly the stored scored responses. The engine session is a deterministic function of
     (bank, config, seed, responses), and a sitting's bank, config and seed never change, so it is the
@@ -455,6 +469,11 @@ def session_view(db: Session, row: AnySitting, answered: int | None = None) -> S
     """The sitting as its learner sees it (closing it first if its time is up)."""
     if close_if_overdue(db, row):
         row = get_session(db, row.id)  # as closed (for an ExamSession, the same object)
+    return _view(db, row, answered)
+
+
+def _view(db: Session, row: AnySitting, answered: int | None = None) -> SessionView:
+    """The sitting as `row` has it (an answer just accepted in time shows the sitting it left)."""
     if answered is None and row.state == "in_progress" and row.pending_seq is not None:
         answered = row.pending_seq - 1  # seqs run 1, 2, ... without gaps up to the pending item
     if answered is None:
@@ -491,13 +510,17 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
         digest = accounts.learner_token_digest(learner_token)
         if digest is None:
             raise NotSignedIn("sign in first")
+    if factory.kw["bind"].dialect.name == "postgresql":
+        try:
+            with autocommit(factory) as db:
+                return _answered(*_submit(db, session_id, seq, item_ref, choice, actor, digest, optimistic=True))
+        except (IntegrityError, _StaleSitting, _NeedsLock):
+            pass  # nothing was written: answer again, holding the sitting's row lock
     for attempt in range(3):
         try:
             with transaction(factory) as db:
                 outcome, advanced = _submit(db, session_id, seq, item_ref, choice, actor, digest)
-            if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
-                _engine_sessions.keep(*advanced)
-            return outcome
+            return _answered(outcome, advanced)
         except (IntegrityError, _StaleSitting):
             # A concurrent request stored this seq first; the retry will see it as a duplicate.
             if attempt == 2:
@@ -505,9 +528,22 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
     raise AssertionError("unreachable")
 
 
+def _answered(outcome: AnswerOutcome, advanced: tuple[tuple[str, str], _Version, AdaptiveSession] | None
+              ) -> AnswerOutcome:
+    if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
+        _engine_sessions.keep(*advanced)
+    return outcome
+
+
 class _StaleSitting(Exception):
-    """The stored answers are newer than the sitting row read before them. Only on SQLite, where reads
-    take no row lock: a concurrent answer committed in between. The retry reads both afresh."""
+    """A concurrent answer committed after the sitting row was read without a lock (always so on
+    SQLite; on PostgreSQL in an optimistic answer): the stored answers are newer than the row, or the
+    write found the sitting advanced. Nothing was written; the retry reads both afresh."""
+
+
+class _NeedsLock(Exception):
+    """An optimistic answer met a case that writes more than one statement (the last answer, an overdue
+    sitting) or needs the stored answers to be exact (a retry of an earlier answer)."""
 
 
 def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, int]:
@@ -520,10 +556,11 @@ def _validate_answer(seq: Any, item_ref: Any, choice: Any) -> tuple[int, str, in
     return seq, item_ref, choice
 
 
-def _locked_sitting(db: Session, session_id: str, token_digest: str | None) -> _Read:
-    """The sitting, locked, with its chain head; with `token_digest`, only for the token's live owner."""
+def _answered_sitting(db: Session, session_id: str, token_digest: str | None, lock: bool) -> _Read:
+    """The sitting with its chain head (locked with `lock`); with `token_digest`, only for the token's
+    live owner."""
     try:
-        found = _read_sitting(db, session_id, lock=True, token_digest=token_digest)
+        found = _read_sitting(db, session_id, lock=lock, token_digest=token_digest)
     except NotFound:
         if token_digest is not None and accounts.owner_of_digest(db, token_digest) is None:
             raise NotSignedIn("sign in first") from None
@@ -537,10 +574,14 @@ def _locked_sitting(db: Session, session_id: str, token_digest: str | None) -> _
 
 
 def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
-            token_digest: str | None
+            token_digest: str | None, optimistic: bool = False
             ) -> tuple[AnswerOutcome, tuple[tuple[str, str], _Version, AdaptiveSession] | None]:
-    """The answer's outcome, and the engine session it advanced (with its key and version in _engine_sessions)."""
-    row, head, learner = _locked_sitting(db, session_id, token_digest)
+    """The answer's outcome, and the engine session it advanced (with its key and version in _engine_sessions).
+
+    `optimistic` (PostgreSQL, `db` in autocommit): the sitting is read without its row lock and only the
+    usual answer is handled, in one write statement that advances the sitting only if no other answer
+    has since (_StaleSitting otherwise); every other case raises _NeedsLock before writing anything."""
+    row, head, learner = _answered_sitting(db, session_id, token_digest, lock=not optimistic)
     if learner is not None:
         actor = f"candidate:{learner}"
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
@@ -557,6 +598,8 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         return stored
 
     if seq != row.pending_seq:  # a retry of an earlier answer, or a mistake (or the sitting has ended)
+        if optimistic:
+            raise _NeedsLock()
         earlier = next((r for r in stored_answers() if r.seq == seq), None)
         if earlier is not None:
             item = item_content(db, earlier.item_id)
@@ -569,6 +612,8 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
     if _overdue(row):
+        if optimistic:
+            raise _NeedsLock()
         answered = len(stored_answers())
         _close_overdue(db, row, stored_answers(), actor, head)
         _write_sitting(db, row)
@@ -596,27 +641,32 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     answered = seq  # seqs run 1, 2, ... without gaps: this answer's seq is how many are stored
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     _present_next(row, pool, engine_session, lambda: [*stored_answers(), this_answer], seq + 1)
+    if optimistic and row.state != "in_progress":
+        raise _NeedsLock()
+    outcome = AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
+                            view=_view(db, row, answered))
+    # Written last: in an optimistic answer the write is the commit, so nothing may fail after it.
     _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
                                                     "version": pending.version, "choice": choice,
                                                     "scored": not unscored})
-    return (AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
-                          view=session_view(db, row, answered)),
-            ((pool.database, row.id), _version(row), engine_session))
+    return outcome, ((pool.database, row.id), _version(row), engine_session)
 
 
 def _write_answer(db: Session, row: _Sitting, response: dict[str, Any], actor: str, head: audit.ChainHead,
                   event: dict[str, Any]) -> None:
     """The response, the sitting as the answer left it and the audit event (plus exam.finish and its seal
-    when the answer ended the exam). The sitting's own audit chain needs no lock beyond the row lock;
-    the seal goes on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
+    when the answer ended the exam). The sitting's own audit chain needs no lock beyond the sitting's row
+    lock (held since the read, or taken by the PostgreSQL statement itself); the seal goes on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
     The unique (session, seq) and (chain, chain_seq) constraints fire here on a race."""
     subject = f"session:{row.id}"
     if row.state == "in_progress" and db.get_bind().dialect.name == "postgresql":
         event_row, _ = audit.sitting_event_row(actor=actor, kind="exam.answer", subject=subject, data=event,
                                                head=head)
-        db.connection().execute(_WRITE_ANSWER_PG, {
+        advanced = db.connection().execute(_WRITE_ANSWER_PG, {
             **{"r_" + k: v for k, v in response.items()}, "s_sitting_id": row.id,
-            **{"s_" + n: getattr(row, n) for n in _ADVANCED}, **{"a_" + k: v for k, v in event_row.items()}})
+            **{"s_" + n: getattr(row, n) for n in _ADVANCED}, **{"a_" + k: v for k, v in event_row.items()}}).scalar()
+        if not advanced:
+            raise _StaleSitting()
         return
     db.connection().execute(_INSERT_RESPONSE, response)
     _write_sitting(db, row)

@@ -53,12 +53,18 @@ class RuntimePool:
 
 
 _cache: dict[tuple[str, int, tuple[str, ...]], RuntimePool] = {}
+
+
+def _database(db: Session) -> str:
+    """Which database `db` reads (caches are per database: tests run several in one process)."""
+    return db.get_bind().engine.url.render_as_string(hide_password=True)
+
 _lock = threading.Lock()
 
 
 def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, ...]) -> RuntimePool:
     """Published parameter sets never change, so a pool can be cached for the life of the process."""
-    database = db.get_bind().url.render_as_string(hide_password=True)
+    database = _database(db)
     key = (database, parameter_set_id, tuple(sorted(areas)))
     pool = _cache.get(key)
     if pool is None:
@@ -87,7 +93,7 @@ MAX_CACHED_ITEMS = 50_000
 
 
 def item_content(db: Session, item_id: int) -> ItemContent:
-    key = (db.get_bind().url.render_as_string(hide_password=True), item_id)
+    key = (_database(db), item_id)
     content = _items.get(key)
     if content is None:
         row = db.execute(select(Item.id, Item.external_id, Item.version, Item.scenario, Item.question,
