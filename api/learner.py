@@ -38,12 +38,16 @@ def _protect_forms():
         check_csrf()
 
 
-def _own_session(db, session_id: str) -> ExamSession:
-    """Only the signed-in learner who sat it may see a sitting; to anyone else it does not exist."""
+def _signed_in_learner() -> int:
     me = current_learner()
     if me is None:
         abort(redirect(url_for("learner.signin_page")))
-    return delivery.get_session(db, session_id, candidate_id=me)
+    return me
+
+
+def _own_session(db, session_id: str) -> ExamSession:
+    """Only the signed-in learner who sat it may see a sitting; to anyone else it does not exist."""
+    return delivery.get_session(db, session_id, candidate_id=_signed_in_learner())
 
 
 def _remember(signed_in: accounts.SignedIn) -> None:
@@ -223,8 +227,7 @@ def answer(session_id: str):
 @bp.get("/sit/<session_id>/result")
 def result(session_id: str):
     with unit_of_work() as db:
-        _own_session(db, session_id)
-        outcome = delivery.result(db, session_id)
+        outcome = delivery.result(db, session_id, candidate_id=_signed_in_learner())
     certificate = issue_if_earned(session_id) if outcome.decision == "pass" else None
     return render_template("result.html", result=outcome, certificate=certificate)
 

@@ -25,8 +25,8 @@ from item_bank.db import autocommit, transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
-from item_bank.models import (ApiToken, AuditEvent, Exam, ExamSession, Item, ParameterSet, Response, as_utc,
-                               utcnow)
+from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, Item, ParameterSet, Response,
+                               as_utc, utcnow)
 from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config
 
 
@@ -764,21 +764,38 @@ def area_feedback(pool: RuntimePool, responses: Sequence[StoredAnswer], cut_scor
     return feedback
 
 
-def result(db: Session, session_id: str) -> SessionResult:
-    row = get_session(db, session_id)
-    close_if_overdue(db, row)
-    if row.state != "completed":
+# A finished sitting's result in one statement: the ORM way (the row, its exam, its candidate, its
+# parameter set, its responses) took six.
+_RESULT = (
+    select(_sittings.c.id, _sittings.c.candidate_id, _sittings.c.exam_id, _sittings.c.state, _sittings.c.deadline,
+           _sittings.c.decision, _sittings.c.finished_at, _sittings.c.area_feedback, _sittings.c.stop_reason,
+           Exam.title, Candidate.name, ParameterSet.provisional,
+           select(func.count()).where(Response.session_id == _sittings.c.id).scalar_subquery().label("answered"))
+    .join(Exam, Exam.id == _sittings.c.exam_id).join(Candidate, Candidate.id == _sittings.c.candidate_id)
+    .join(ParameterSet, ParameterSet.id == _sittings.c.parameter_set_id)
+    .where(_sittings.c.id == bindparam("session_id"))
+)
+
+
+def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> SessionResult:
+    """With `candidate_id`, a sitting of anyone else is reported as not found (as get_session does)."""
+    _check_session_id(session_id)
+    found = db.execute(_RESULT, {"session_id": session_id}).first()
+    if found is None or (candidate_id is not None and found.candidate_id != candidate_id):
+        raise NotFound("no such exam session")
+    if close_if_overdue(db, found):
+        found = db.execute(_RESULT, {"session_id": session_id}).first()
+    if found.state != "completed":
         raise Conflict("the exam is not finished yet")
-    count = db.execute(select(Response.id).where(Response.session_id == row.id)).all()
     return SessionResult(
-        session_id=row.id,
-        exam_id=row.exam_id,
-        exam_title=row.exam.title,
-        candidate_name=row.candidate.name,
-        decision=row.decision or "fail",
-        items_answered=len(count),
-        finished_at=row.finished_at,
-        areas=row.area_feedback or [],
-        provisional=bool(db.get(ParameterSet, row.parameter_set_id).provisional),
-        timed_out=row.stop_reason == "time_limit",
+        session_id=found.id,
+        exam_id=found.exam_id,
+        exam_title=found.title,
+        candidate_name=found.name,
+        decision=found.decision or "fail",
+        items_answered=found.answered,
+        finished_at=found.finished_at,
+        areas=found.area_feedback or [],
+        provisional=bool(found.provisional),
+        timed_out=found.stop_reason == "time_limit",
     )
