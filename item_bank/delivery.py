@@ -27,7 +27,7 @@ from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
 from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, Item, ParameterSet, Response,
                                as_utc, utcnow)
-from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config
+from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config, sitting_snapshot
 
 
 class DeliveryError(Exception):
@@ -203,8 +203,9 @@ _sittings = ExamSession.__table__
 _tokens = ApiToken.__table__
 # The sitting, the head of its audit chain and the learner token sent with the answer, if it is an
 # unrevoked one (a NULL-extended row otherwise): one statement instead of three.
+_READ_COLUMNS = [f.name for f in fields(_Sitting) if f.name != "cat_config"]  # that comes from sitting_snapshot
 _READ_SITTING = (
-    select(*(_sittings.c[f.name] for f in fields(_Sitting)), *audit.head_columns(bindparam("chain")),
+    select(*(_sittings.c[name] for name in _READ_COLUMNS), *audit.head_columns(bindparam("chain")),
            _tokens.c.candidate_id, _tokens.c.expires_at)
     .select_from(_sittings.outerjoin(_tokens, accounts.unrevoked_learner_token(bindparam("token_digest"))))
     .where(_sittings.c.id == bindparam("session_id"))
@@ -261,7 +262,8 @@ def _read_sitting(db: Session, session_id: str, *, lock: bool = False, token_dig
     if found is None:
         raise NotFound("no such exam session")
     *columns, head_seq, head_hash, token_candidate, token_expires = found
-    return _Read(_Sitting(*columns), audit.ChainHead.of(head_seq, head_hash),
+    row = _Sitting(**dict(zip(_READ_COLUMNS, columns)), cat_config=sitting_snapshot(db, session_id))
+    return _Read(row, audit.ChainHead.of(head_seq, head_hash),
                  accounts.live_owner(token_candidate, token_expires))
 
 

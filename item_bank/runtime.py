@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Bank, CATConfig
-from item_bank.models import Exam, Item, ItemParameter
+from item_bank.models import Exam, ExamSession, Item, ItemParameter
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,8 @@ def clear_cache() -> None:
         _cache.clear()
         _items.clear()
         _sitting_configs.clear()
+        _snapshots.clear()
+        _shared_settings.clear()
 
 
 def _build(db: Session, database: str, parameter_set_id: int, areas: tuple[str, ...]) -> RuntimePool:
@@ -163,6 +165,30 @@ def session_config(exam: Exam) -> dict[str, Any]:
     """The snapshot a session pins: the exam's adaptive rules plus its scoring standard."""
     rules = {k: v for k, v in exam.cat_config.items() if k not in EXAM_ONLY_SETTINGS}
     return {**rules, "cut_score": exam.cut_score, "blueprint": exam.blueprint, "areas": exam.areas}
+
+
+_snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+_shared_settings: dict[str, dict[str, Any]] = {}
+MAX_CACHED_SNAPSHOTS = 10_000
+
+
+def sitting_snapshot(db: Session, sitting_id: str) -> dict[str, Any]:
+    """A sitting's settings snapshot (exam_sessions.cat_config), read from the database once per process:
+    it is fixed when the sitting starts, and it is ~4.5 kB of JSON that every answer would otherwise
+    fetch and decode. Sittings of one exam differ only in their pretest plan, so they share the values
+    of everything else here (a cached snapshot costs a dict of references, not a copy)."""
+    key = (_database(db), sitting_id)
+    snapshot = _snapshots.get(key)
+    if snapshot is None:
+        stored = db.execute(select(ExamSession.cat_config).where(ExamSession.id == sitting_id)).scalar_one()
+        common = {k: v for k, v in stored.items() if k != "pretest_plan"}
+        shared = _shared_settings.get(text := json.dumps(common, sort_keys=True))
+        if shared is None:
+            shared = common
+            _remember(_shared_settings, text, shared, MAX_CACHED_SNAPSHOTS)
+        snapshot = {**shared, **{k: v for k, v in stored.items() if k == "pretest_plan"}}
+        _remember(_snapshots, key, snapshot, MAX_CACHED_SNAPSHOTS)
+    return snapshot
 
 
 _configs: dict[str, CATConfig] = {}

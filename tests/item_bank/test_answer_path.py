@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from item_bank import audit, delivery
+from item_bank import audit, delivery, runtime
 from item_bank.audit import verify_chain
 from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.models import Candidate, ExamSession, Item
@@ -247,3 +247,27 @@ def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(fa
         stored = delivery._stored_answers(db, sid)
         assert [r.seq for r in stored] == [1, 2] and db.get(ExamSession, sid).pending_seq == 3
         assert verify_chain(db).ok
+
+
+def test_a_sittings_snapshot_is_read_once_and_shares_its_exams_settings(factory):
+    """Answers take the sitting's cat_config from a per-process cache: equal to what is stored, and the
+    settings two sittings of one exam have in common are one object, not a copy per sitting."""
+    first, second = new_sitting(factory, "snap1@example.com"), new_sitting(factory, "snap2@example.com")
+    answer(factory, first, 0)
+    answer(factory, second, 0)
+    with transaction(factory) as db:
+        snapshots = [runtime.sitting_snapshot(db, sid) for sid in (first, second)]
+        assert [db.get(ExamSession, sid).cat_config for sid in (first, second)] == snapshots
+        engine, seen = factory.kw["bind"], []
+
+        def statement(conn, cursor, sql, *rest):
+            seen.append(sql)
+
+        event.listen(engine, "before_cursor_execute", statement)
+        try:
+            assert runtime.sitting_snapshot(db, first) is snapshots[0]
+        finally:
+            event.remove(engine, "before_cursor_execute", statement)
+        assert seen == []
+    shared = [k for k in snapshots[0] if k != "pretest_plan" and isinstance(snapshots[0][k], (dict, list))]
+    assert shared and all(snapshots[0][k] is snapshots[1][k] for k in shared)
