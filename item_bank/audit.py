@@ -5,10 +5,12 @@ exam.answer, exam.finish) extend that sitting's own chain, named after the subje
 event extends the "global" chain. An event's hash covers its content and the hash of the previous
 event of the same chain (GENESIS for the first); `chain_seq` numbers the events of a chain 1, 2, ...
 
-Locking. A sitting's chain is only ever extended by a request that holds the sitting's
-exam_sessions row (SELECT ... FOR UPDATE in delivery._submit, or the row it has just inserted), so
-it takes no lock of its own; the unique (chain, chain_seq) constraint is the backstop -- two racing
-appends cannot both become seq n, the loser gets an IntegrityError and its request retries. The
+Locking. A sitting's chain is only ever extended while the sitting's exam_sessions row is locked:
+by a transaction that holds it (SELECT ... FOR UPDATE in delivery._submit, or the row it has just
+inserted), or, for an optimistic answer on PostgreSQL, by the one statement that also updates that
+row, and only if the row is still at the answered seq. So it takes no lock of its own; the unique
+(chain, chain_seq) constraint is the backstop -- two racing appends cannot both become seq n, the
+loser gets an IntegrityError and its request retries. The
 global chain keeps the PostgreSQL advisory lock, which an exam now takes once, when it finishes.
 
 Sealing. When a sitting's chain is closed by exam.finish, an "audit.chain_closed" event on the global
@@ -24,10 +26,11 @@ exam.answer event without its response.
 
 Reading the head. Appending needs the chain's head (its newest event's seq and hash). `record` looks
 it up, unless the caller passes the head it read with `head_columns` in a statement it runs anyway:
-delivery reads a sitting's head together with the sitting's row lock, one round trip fewer per answer.
-A head read that way can only be stale, never ahead (on PostgreSQL a statement that waited for the row
-lock sees other tables as they were when it began), and a stale head makes the insert collide on
-(chain, chain_seq), so the request retries instead of forking the chain.
+delivery reads a sitting's head together with the sitting's row (and its lock, unless the answer is
+optimistic), one round trip fewer per answer. A head read that way can only be stale, never ahead (it
+was read before the append; on PostgreSQL a statement that waited for the row lock sees other tables as
+they were when it began), and a stale head makes the insert collide on (chain, chain_seq), so the
+request retries instead of forking the chain.
 
 Honest limits. The tail of an in-progress sitting's chain is protected only by the response
 cross-check: removing (or forging) the latest answer events together with their responses goes
