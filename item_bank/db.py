@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import Connection, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -113,9 +113,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
+def autocommit_connection(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection whose every statement commits on its own: no BEGIN and COMMIT round trips
+    around a single statement, which sees (or writes) the same committed data either way."""
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
 def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose every statement commits on its own: for work that is one write statement (no
-    BEGIN and COMMIT round trips). Anything that writes twice belongs in `transaction`."""
-    with factory.kw["bind"].connect().execution_options(isolation_level="AUTOCOMMIT") as conn, \
-            factory(bind=conn) as session:
+    """A session on an `autocommit_connection`: for work that writes with one statement. Anything that
+    writes twice belongs in `transaction`."""
+    with autocommit_connection(factory.kw["bind"]) as conn, factory(bind=conn) as session:
         yield session
