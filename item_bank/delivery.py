@@ -314,7 +314,7 @@ class _EngineSessions:
     has recorded exactly the stored scored responses. The engine session is a deterministic function of
     (bank, config, seed, responses), and a sitting's bank, config and seed never change, so it is the
     session a replay would build. `take` removes the entry, so two requests never share one; `keep` puts
-    it back once the answer that advanced it has committed.
+    it back once the answer that advanced it has committed (a start keeps the session it began with).
     """
 
     def __init__(self, size: int):
@@ -413,6 +413,8 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
                  head=audit.EMPTY_CHAIN,
                  data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
+    # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
+    _engine_sessions.keep((pool.database, row.id), _version(row), engine_session)
     return row
 
 
