@@ -634,9 +634,7 @@ def build_report(args, learners: list[Learner], t_start: float, t_end: float, db
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "database": db_info,
-        "server": {"command": "python -m cli.main serve --production", "banner": server.header,
-                   "workers": args.workers or "default (2 x cores + 1)",
-                   "threads_per_worker": int(os.environ.get("CERTAMEN_THREADS", "4"))},
+        "server": {"command": "python -m cli.main serve --production", "banner": server.header},
         "load": {"learners": len(learners), "exam": EXAM_ID,
                  "model": "closed loop, no think time" if think_mean <= 0 else
                           f"answers every exp(mean {think_mean:.3f} s) per learner, offered ~{offered:.0f} answers/s",
@@ -695,8 +693,7 @@ def print_report(r: dict) -> None:
     load = r["load"]
     print(f"\nCertamen load test — {load['learners']} learners, exam {load['exam']}, {r['database']['backend']}")
     print(f"  python {r['python']}, {r['cores']} cores, load started {r['date']}")
-    print(f"  server: {r['server']['banner'] or r['server']['command']}, "
-          f"{r['server']['threads_per_worker']} threads/worker")
+    print(f"  server: {r['server']['banner'] or r['server']['command']}")
     print(f"  database: {r['database']['detail']}")
     print(f"  load: {load['model']}; ramp-up {load['ramp_s']} s; request timeout {load['request_timeout_s']} s, "
           f"cap {load['max_seconds']} s{' (HIT)' if load['time_capped'] else ''}")

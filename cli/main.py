@@ -383,14 +383,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.production:
         # Stateless workers: every request reads the database, so any worker serves any learner.
         # granian parses HTTP and holds keep-alive connections in Rust, outside the workers' GIL; a worker
-        # per core, and a few threads each to cover the waits for the database.
+        # per core, and two threads each: one runs Python while the other waits for the database (more
+        # threads only queue for the GIL: docs/benchmarks.md, stop 13).
         workers = str(args.workers or int(os.environ.get("CERTAMEN_WORKERS", os.cpu_count() or 1)))
-        threads = os.environ.get("CERTAMEN_THREADS", "4")
+        threads = os.environ.get("CERTAMEN_THREADS", "2")
         granian = str(Path(sys.executable).with_name("granian"))
         command = [granian, "--interface", "wsgi", "--host", args.host, "--port", str(args.port),
                    "--workers", workers, "--blocking-threads", threads, "--http", "1", "--no-ws",
                    "--access-log", "--respawn-failed-workers", "--workers-kill-timeout", "10", "api.wsgi:app"]
-        print(f"Certamen (production, {workers} workers) on http://{args.host}:{args.port}", flush=True)
+        print(f"Certamen (production, {workers} workers x {threads} threads) on http://{args.host}:{args.port}",
+              flush=True)
         os.execv(granian, command)
     from api import create_app
 
