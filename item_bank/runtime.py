@@ -53,13 +53,12 @@ class RuntimePool:
 
 
 _cache: dict[tuple[str, int, tuple[str, ...]], RuntimePool] = {}
+_lock = threading.Lock()
 
 
 def _database(db: Session) -> str:
     """Which database `db` reads (caches are per database: tests run several in one process)."""
     return db.get_bind().engine.url.render_as_string(hide_password=True)
-
-_lock = threading.Lock()
 
 
 def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, ...]) -> RuntimePool:
