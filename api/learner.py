@@ -205,7 +205,7 @@ def answer(session_id: str):
             if item is None:
                 return redirect(url_for("learner.sit", session_id=session_id))
             return _item_page(row, item, error="Choose one answer before you continue."), 422
-    token = learner_token()  # checked while answering, in the statement that locks the sitting
+    token = learner_token()  # checked while answering, in the statement that reads the sitting
     if token is None:
         return redirect(url_for("learner.signin_page"))
     try:

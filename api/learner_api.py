@@ -100,7 +100,7 @@ def resume(session_id: str):
 @bp.post("/sessions/<session_id>/answers")
 @limits.answers
 def answer(session_id: str):
-    token = learner_token()  # checked while answering, in the statement that locks the sitting
+    token = learner_token()  # checked while answering, in the statement that reads the sitting
     if token is None:
         sign_in_first()
     body = json_body()

@@ -172,9 +172,10 @@ def _stored_answers(db: Session, session_id: str) -> list[StoredAnswer]:
 
 @dataclass
 class _Sitting:
-    """An exam_sessions row as the answer path reads and writes it: a Core SELECT (with the row lock)
-    and one Core UPDATE of what the answer changed. The ORM's load and unit-of-work flush of the row
-    cost more Python time than the rest of writing an answer. Everything else uses ExamSession."""
+    """An exam_sessions row as the answer path reads and writes it: a Core SELECT (with the row lock
+    unless the answer is optimistic) and one Core UPDATE of what the answer changed. The ORM's load and
+    unit-of-work flush of the row cost more Python time than the rest of writing an answer. Everything
+    else uses ExamSession."""
 
     id: str
     candidate_id: int
@@ -505,7 +506,7 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
                   actor: str = "learner", learner_token: str | None = None) -> AnswerOutcome:
     """Record one answer exactly once, even when two requests race to submit it.
 
-    With `learner_token` (the learner's session token, checked in the same statement that locks the
+    With `learner_token` (the learner's session token, checked in the same statement that reads the
     sitting), a sitting of anyone but the token's owner is reported as not found and the owner is the
     actor; a token that is not live is NotSignedIn.
     """
