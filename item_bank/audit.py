@@ -27,10 +27,13 @@ exam.answer event without its response.
 Reading the head. Appending needs the chain's head (its newest event's seq and hash). `record` looks
 it up, unless the caller passes the head it read with `head_columns` in a statement it runs anyway:
 delivery reads a sitting's head together with the sitting's row (and its lock, unless the answer is
-optimistic), one round trip fewer per answer. A head read that way can only be stale, never ahead (it
-was read before the append; on PostgreSQL a statement that waited for the row lock sees other tables as
-they were when it began), and a stale head makes the insert collide on (chain, chain_seq), so the
-request retries instead of forking the chain.
+optimistic), one round trip fewer per answer; on PostgreSQL an answer to a sitting whose previous
+answer the same process wrote uses the head that answer left (delivery._EngineSessions). A head read or
+kept that way can only be stale, never ahead (it was read before the append; on PostgreSQL a statement
+that waited for the row lock sees other tables as they were when it began), and a stale head makes the
+insert collide on (chain, chain_seq), so the request retries instead of forking the chain. A statement
+that inserts an event only `where extends_head(...)` also refuses a head that is not stale but gone
+(events rewritten out of band, as migration 0006 did).
 
 Honest limits. The tail of an in-progress sitting's chain is protected only by the response
 cross-check: removing (or forging) the latest answer events together with their responses goes
@@ -47,7 +50,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, ScalarSelect, insert, select, text
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from item_bank.models import AuditEvent, ExamSession, Item, Response, utcnow
@@ -107,6 +110,15 @@ def head_columns(chain: Any) -> tuple[ScalarSelect[int], ScalarSelect[str]]:
                 .order_by(AuditEvent.chain_seq.desc()).limit(1).scalar_subquery())
 
     return newest(AuditEvent.chain_seq), newest(AuditEvent.hash)
+
+
+def extends_head(chain: Any, chain_seq: Any, prev_hash: Any) -> ColumnElement[bool]:
+    """SQL: an event with these values links to its chain's event `chain_seq - 1` as stored now (or is a
+    chain's first). With the unique (chain, chain_seq) constraint, which refuses it if that event is not
+    the newest, an insert made only where this holds extends the chain exactly at its head."""
+    previous = select(AuditEvent.id).where(AuditEvent.chain == chain, AuditEvent.chain_seq == chain_seq - 1,
+                                           AuditEvent.hash == prev_hash)
+    return or_(chain_seq == 1, previous.exists())
 
 
 def record(db: Session, *, actor: str, kind: str, subject: str, data: dict[str, Any] | None = None,

@@ -10,11 +10,11 @@ import datetime as dt
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy import bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,8 @@ from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.loader import active_parameter_set
 from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, Item, ParameterSet, Response,
                                as_utc, utcnow)
-from item_bank.runtime import RuntimePool, engine_config, item_content, pool_for, session_config, sitting_snapshot
+from item_bank.runtime import (RuntimePool, database_key, engine_config, item_content, pool_for, session_config,
+                               sitting_snapshot)
 
 
 class DeliveryError(Exception):
@@ -224,25 +225,45 @@ def _prefixed(table, prefix: str, names=None) -> dict[str, Any]:
 # An answer that does not end the exam writes three rows: its response, the sitting's next item and
 # its audit event. On PostgreSQL that is one statement (data-modifying CTEs), so one round trip and
 # one execution instead of three. It advances the sitting only if it is still in progress at the
-# answered seq, and writes the other two rows only if it did: the statement counts the sitting rows
-# it advanced (0: another answer got there first). The unique constraints fire the same way.
+# answered seq, not overdue and the event extends the chain's head as stored, and writes the other two
+# rows only if it did: the statement counts the sitting rows it advanced (0: another answer got there
+# first, or the time is up). The unique constraints fire the same way.
 _ANSWERED_SEQ = bindparam("r_seq", type_=Response.__table__.c.seq.type)
+_IN_TIME = or_(_sittings.c.deadline.is_(None),  # not overdue: the deadline is at most the grace ago
+               _sittings.c.deadline >= bindparam("s_deadline_from", type_=_sittings.c.deadline.type))
+_EVENT = _prefixed(AuditEvent.__table__, "a_")
 _ADVANCE_SITTING = (
     update(_sittings)
     .where(_sittings.c.id == bindparam("s_sitting_id"), _sittings.c.state == "in_progress",
-           _sittings.c.pending_seq == _ANSWERED_SEQ)
+           _sittings.c.pending_seq == _ANSWERED_SEQ, _IN_TIME,
+           audit.extends_head(_EVENT["chain"], _EVENT["chain_seq"], _EVENT["prev_hash"]))
     .values(_prefixed(_sittings, "s_", _ADVANCED)).returning(_sittings.c.id).cte("advanced_sitting")
 )
 
 
-def _insert_if_advanced(table, prefix: str):
+def _insert_if_advanced(advance, table, prefix: str):
     values = _prefixed(table, prefix)
-    return insert(table).from_select(list(values), select(*values.values()).select_from(_ADVANCE_SITTING))
+    return insert(table).from_select(list(values), select(*values.values()).select_from(advance))
 
 
-_WRITE_ANSWER_PG = select(func.count()).select_from(_ADVANCE_SITTING).add_cte(
-    _insert_if_advanced(Response.__table__, "r_").cte("new_response"),
-    _insert_if_advanced(AuditEvent.__table__, "a_").cte("new_event"),
+def _write_answer_pg(advance):
+    return select(func.count()).select_from(advance).add_cte(
+        _insert_if_advanced(advance, Response.__table__, "r_").cte("new_response"),
+        _insert_if_advanced(advance, AuditEvent.__table__, "a_").cte("new_event"),
+    )
+
+
+_WRITE_ANSWER_PG = _write_answer_pg(_ADVANCE_SITTING)
+# The same for a learner's answer: it also re-checks, in the statement, that the token sent is live and
+# belongs to the sitting's candidate. An answer to a sitting this process knows (_EngineSessions.known)
+# skips the read, so this is where its token is checked.
+_WRITE_LEARNER_ANSWER_PG = _write_answer_pg(
+    _ADVANCE_SITTING.element.where(
+        select(_tokens.c.id).where(accounts.unrevoked_learner_token(bindparam("t_digest")),
+                                   _tokens.c.candidate_id == _sittings.c.candidate_id,
+                                   _tokens.c.expires_at > bindparam("t_now", type_=_tokens.c.expires_at.type))
+        .exists()
+    ).cte("advanced_sitting")
 )
 
 
@@ -304,11 +325,25 @@ def _version(row: AnySitting) -> _Version:
     return row.pending_seq, None if row.presented_at is None else as_utc(row.presented_at)
 
 
+class _Kept(NamedTuple):
+    version: _Version
+    session: AdaptiveSession
+    row: _Sitting  # the sitting row as the answer (or start) that kept the entry committed it
+    head: audit.ChainHead  # ... and the head of its audit chain then
+
+
 class _EngineSessions:
     """Engine sessions of the sittings this process answered last, so that the next answer need neither
     read the stored responses nor replay them (a selection step per answer so far: most of an answer's
     engine time). A learner's requests usually reach the same worker over one keep-alive connection, so
     most answers find their sitting here; the others read and replay as before.
+
+    Each entry also keeps the sitting row and chain head as that answer left them. On PostgreSQL the next
+    answer to the pending item starts from those (`known`) instead of reading them: its write statement
+    advances the sitting only if it is still in progress at that seq and not overdue (and the learner's
+    token is live and the candidate's), so a row that has moved on since, or a token revoked since,
+    writes nothing and the answer is taken the long way; so does a chain head that is no longer the
+    chain's (audit.extends_head).
 
     An entry is used only if the sitting row (as the answer read it) still has the version it had when
     the entry was kept, right after its answer committed: no answer has been stored since, so the entry
@@ -320,19 +355,29 @@ class _EngineSessions:
 
     def __init__(self, size: int):
         self._size = size
-        self._entries: OrderedDict[tuple[str, str], tuple[_Version, AdaptiveSession]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
         self._lock = threading.Lock()
 
     def take(self, key: tuple[str, str], version: _Version) -> AdaptiveSession | None:
         with self._lock:
-            kept_version, session = self._entries.pop(key, (None, None))
-        return session if session is not None and kept_version == version else None
+            kept = self._entries.pop(key, None)
+        return kept.session if kept is not None and kept.version == version else None
 
-    def keep(self, key: tuple[str, str], version: _Version, session: AdaptiveSession) -> None:
+    def known(self, key: tuple[str, str], seq: int) -> _Read | None:
+        """A copy of the kept row (for the answer to change) and its head, if its pending seq is `seq`."""
+        kept = self._entries.get(key)
+        if kept is None or kept.row.pending_seq != seq:
+            return None
+        return _Read(replace(kept.row), kept.head, None)
+
+    def keep(self, key: tuple[str, str], version: _Version, session: AdaptiveSession, row: AnySitting,
+             head: audit.ChainHead) -> None:
         if session.finished:
             return
+        if isinstance(row, ExamSession):
+            row = _Sitting(**{f.name: getattr(row, f.name) for f in fields(_Sitting)})
         with self._lock:
-            self._entries[key] = (version, session)
+            self._entries[key] = _Kept(version, session, replace(row), head)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
@@ -411,11 +456,11 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     db.add(row)
     db.flush()
     # The sitting's id is new, so its chain is empty: no head to look up.
-    audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
-                 head=audit.EMPTY_CHAIN,
-                 data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
+    head = audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
+                        head=audit.EMPTY_CHAIN,
+                        data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
     # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
-    _engine_sessions.keep((pool.database, row.id), _version(row), engine_session)
+    _engine_sessions.keep((pool.database, row.id), _version(row), engine_session, row, head)
     return row
 
 
@@ -518,7 +563,9 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
     if factory.kw["bind"].dialect.name == "postgresql":
         try:
             with autocommit(factory) as db:
-                return _answered(*_submit(db, session_id, seq, item_ref, choice, actor, digest, optimistic=True))
+                known = _engine_sessions.known((database_key(db), session_id), seq)
+                return _answered(*_submit(db, session_id, seq, item_ref, choice, actor, digest, optimistic=True,
+                                          known=known))
         except (IntegrityError, _StaleSitting, _NeedsLock):
             pass  # nothing was written: answer again, holding the sitting's row lock
     for attempt in range(3):
@@ -533,17 +580,21 @@ def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, 
     raise AssertionError("unreachable")
 
 
-def _answered(outcome: AnswerOutcome, advanced: tuple[tuple[str, str], _Version, AdaptiveSession] | None
-              ) -> AnswerOutcome:
+def _answered(outcome: AnswerOutcome, advanced: _Advanced | None) -> AnswerOutcome:
     if advanced is not None:  # committed: the sitting's next answer can go on from this engine session
         _engine_sessions.keep(*advanced)
     return outcome
 
 
+# What an answer that moved the sitting on leaves for the next one: _EngineSessions.keep's arguments.
+_Advanced = tuple[tuple[str, str], _Version, AdaptiveSession, _Sitting, audit.ChainHead]
+
+
 class _StaleSitting(Exception):
     """A concurrent answer committed after the sitting row was read without a lock (always so on
     SQLite; on PostgreSQL in an optimistic answer): the stored answers are newer than the row, or the
-    write found the sitting advanced. Nothing was written; the retry reads both afresh."""
+    write found the sitting advanced (or, from a row this process kept, found its time up, its chain
+    head gone or the learner's token no longer good). Nothing was written; the retry reads afresh."""
 
 
 class _NeedsLock(Exception):
@@ -579,14 +630,17 @@ def _answered_sitting(db: Session, session_id: str, token_digest: str | None, lo
 
 
 def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, actor: str,
-            token_digest: str | None, optimistic: bool = False
-            ) -> tuple[AnswerOutcome, tuple[tuple[str, str], _Version, AdaptiveSession] | None]:
-    """The answer's outcome, and the engine session it advanced (with its key and version in _engine_sessions).
+            token_digest: str | None, optimistic: bool = False, known: _Read | None = None
+            ) -> tuple[AnswerOutcome, _Advanced | None]:
+    """The answer's outcome, and what it advanced (for _engine_sessions).
 
-    `optimistic` (PostgreSQL, `db` in autocommit): the sitting is read without its row lock and only the
-    usual answer is handled, in one write statement that advances the sitting only if no other answer
-    has since (_StaleSitting otherwise); every other case raises _NeedsLock before writing anything."""
-    row, head, learner = _answered_sitting(db, session_id, token_digest, lock=not optimistic)
+    `optimistic` (PostgreSQL, `db` in autocommit): the sitting is read without its row lock, or taken
+    from `known` (as this process's last answer to it left it), and only the usual answer is handled, in
+    one write statement that advances the sitting only if no other answer has since (and re-checks the
+    token: _StaleSitting otherwise); every other case raises _NeedsLock before writing anything."""
+    row, head, learner = known or _answered_sitting(db, session_id, token_digest, lock=not optimistic)
+    if known is not None and token_digest is not None:
+        learner = row.candidate_id  # if the token is the candidate's, which the write checks
     if learner is not None:
         actor = f"candidate:{learner}"
     seq, item_ref, choice = _validate_answer(seq, item_ref, choice)
@@ -651,35 +705,41 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     outcome = AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
                             view=_view(db, row, answered))
     # Written last: in an optimistic answer the write is the commit, so nothing may fail after it.
-    _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
-                                                    "version": pending.version, "choice": choice,
-                                                    "scored": not unscored})
-    return outcome, ((pool.database, row.id), _version(row), engine_session)
+    head = _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
+                                                           "version": pending.version, "choice": choice,
+                                                           "scored": not unscored}, token_digest)
+    return outcome, ((pool.database, row.id), _version(row), engine_session, row, head)
 
 
 def _write_answer(db: Session, row: _Sitting, response: dict[str, Any], actor: str, head: audit.ChainHead,
-                  event: dict[str, Any]) -> None:
+                  event: dict[str, Any], token_digest: str | None = None) -> audit.ChainHead:
     """The response, the sitting as the answer left it and the audit event (plus exam.finish and its seal
-    when the answer ended the exam). The sitting's own audit chain needs no lock beyond the sitting's row
-    lock (held since the read, or taken by the PostgreSQL statement itself); the seal goes on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
+    when the answer ended the exam); returns the chain's new head. The sitting's own audit chain needs no
+    lock beyond the sitting's row lock (held since the read, or taken by the PostgreSQL statement itself);
+    the seal goes on the global chain, which takes PostgreSQL's advisory lock until commit (item_bank.audit).
     The unique (session, seq) and (chain, chain_seq) constraints fire here on a race."""
     subject = f"session:{row.id}"
     if row.state == "in_progress" and db.get_bind().dialect.name == "postgresql":
-        event_row, _ = audit.sitting_event_row(actor=actor, kind="exam.answer", subject=subject, data=event,
-                                               head=head)
-        advanced = db.connection().execute(_WRITE_ANSWER_PG, {
-            **{"r_" + k: v for k, v in response.items()}, "s_sitting_id": row.id,
-            **{"s_" + n: getattr(row, n) for n in _ADVANCED}, **{"a_" + k: v for k, v in event_row.items()}}).scalar()
-        if not advanced:
+        event_row, new_head = audit.sitting_event_row(actor=actor, kind="exam.answer", subject=subject, data=event,
+                                                      head=head)
+        now = utcnow()
+        values = {**{"r_" + k: v for k, v in response.items()}, "s_sitting_id": row.id,
+                  "s_deadline_from": now - DEADLINE_GRACE, **{"s_" + n: getattr(row, n) for n in _ADVANCED},
+                  **{"a_" + k: v for k, v in event_row.items()}}
+        statement = _WRITE_ANSWER_PG
+        if token_digest is not None:
+            statement, values["t_digest"], values["t_now"] = _WRITE_LEARNER_ANSWER_PG, token_digest, now
+        if not db.connection().execute(statement, values).scalar():
             raise _StaleSitting()
-        return
+        return new_head
     db.connection().execute(_INSERT_RESPONSE, response)
     _write_sitting(db, row)
     head = audit.record(db, actor=actor, kind="exam.answer", subject=subject, head=head, data=event)
     if row.state == "completed":
-        audit.record(db, actor=actor, kind="exam.finish", subject=subject, head=head,
-                     data={"decision": row.decision, "theta": row.theta, "se": row.se,
-                           "items": response["seq"], "stop_reason": row.stop_reason})
+        head = audit.record(db, actor=actor, kind="exam.finish", subject=subject, head=head,
+                            data={"decision": row.decision, "theta": row.theta, "se": row.se,
+                                  "items": response["seq"], "stop_reason": row.stop_reason})
+    return head
 
 
 def pretest_plan(row: AnySitting) -> dict[int, int]:

@@ -56,14 +56,14 @@ _cache: dict[tuple[str, int, tuple[str, ...]], RuntimePool] = {}
 _lock = threading.Lock()
 
 
-def _database(db: Session) -> str:
+def database_key(db: Session) -> str:
     """Which database `db` reads (caches are per database: tests run several in one process)."""
     return db.get_bind().engine.url.render_as_string(hide_password=True)
 
 
 def pool_for(db: Session, parameter_set_id: int, areas: list[str] | tuple[str, ...]) -> RuntimePool:
     """Published parameter sets never change, so a pool can be cached for the life of the process."""
-    database = _database(db)
+    database = database_key(db)
     key = (database, parameter_set_id, tuple(sorted(areas)))
     pool = _cache.get(key)
     if pool is None:
@@ -92,7 +92,7 @@ MAX_CACHED_ITEMS = 50_000
 
 
 def item_content(db: Session, item_id: int) -> ItemContent:
-    key = (_database(db), item_id)
+    key = (database_key(db), item_id)
     content = _items.get(key)
     if content is None:
         row = db.execute(select(Item.id, Item.external_id, Item.version, Item.scenario, Item.question,
@@ -176,7 +176,7 @@ def sitting_snapshot(db: Session, sitting_id: str) -> dict[str, Any]:
     it is fixed when the sitting starts, and it is ~4.5 kB of JSON that every answer would otherwise
     fetch and decode. Sittings of one exam differ only in their pretest plan, so they share the values
     of everything else here (a cached snapshot costs a dict of references, not a copy)."""
-    key = (_database(db), sitting_id)
+    key = (database_key(db), sitting_id)
     snapshot = _snapshots.get(key)
     if snapshot is None:
         stored = db.execute(select(ExamSession.cat_config).where(ExamSession.id == sitting_id)).scalar_one()

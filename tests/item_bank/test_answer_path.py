@@ -6,14 +6,16 @@ moved on since) and caches the engine config per sitting. Each is checked agains
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from item_bank import audit, delivery, runtime
+from item_bank import accounts, audit, delivery, runtime
 from item_bank.audit import verify_chain
 from item_bank.db import make_engine, make_session_factory, transaction
-from item_bank.models import Candidate, ExamSession, Item
+from item_bank.models import ApiToken, Candidate, ExamSession, Item, utcnow
 from item_bank.runtime import engine_config
 
 EXAM = "social-media-frontline"
@@ -47,7 +49,7 @@ def kept_engine_session(factory, sid: str):
     with transaction(factory) as db:
         pool = delivery._pool_of(db, delivery.get_session(db, sid))
     entry = delivery._engine_sessions._entries.get((pool.database, sid))
-    return None if entry is None else entry[1]
+    return None if entry is None else entry.session
 
 
 def replayed_engine_session(factory, sid: str):
@@ -99,14 +101,14 @@ def test_a_kept_engine_session_is_used_only_at_the_sitting_version_it_was_kept_a
     sid = new_sitting(factory, "differs@example.com")
     answer(factory, sid, 0)
     answer(factory, sid, 1)
-    key, (version, kept) = kept_entry(factory, sid)
-    seq, presented_at = version
+    key, kept = kept_entry(factory, sid)
+    seq, presented_at = kept.version
     assert delivery._engine_sessions.take(key, (seq + 1, presented_at)) is None
-    delivery._engine_sessions.keep(key, version, kept)
+    delivery._engine_sessions.keep(key, *kept)
     assert delivery._engine_sessions.take(key, (seq, presented_at.replace(microsecond=(presented_at.microsecond + 1) % 10**6))) is None
-    delivery._engine_sessions.keep(key, version, kept)
-    assert delivery._engine_sessions.take(key, version) is kept
-    assert delivery._engine_sessions.take(key, version) is None  # taken: gone, not handed out twice
+    delivery._engine_sessions.keep(key, *kept)
+    assert delivery._engine_sessions.take(key, kept.version) is kept.session
+    assert delivery._engine_sessions.take(key, kept.version) is None  # taken: gone, not handed out twice
 
 
 def test_an_answer_stored_by_another_worker_makes_this_workers_entry_stale(factory):
@@ -163,28 +165,38 @@ def test_a_stale_chain_head_is_refused_rather_than_forking_the_chain(factory):
         assert verify_chain(db).ok
 
 
-def test_a_usual_answer_is_one_read_and_its_writes(factory):
-    """Response, sitting and audit event: three statements on SQLite, one on PostgreSQL."""
+@pytest.mark.parametrize("previous_answer", ["here", "in another worker"])
+def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
+    """Response, sitting and audit event: three statements on SQLite, one on PostgreSQL. There, an
+    answer to the sitting this process answered last does not even read the sitting: that one
+    statement is all."""
     sid = new_sitting(factory, "statements@example.com")
     answer(factory, sid, 0)  # the first answer in this process also reads the sitting's snapshot
+    if previous_answer != "here":
+        delivery._engine_sessions._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
         row = delivery.get_session(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
     engine, seen = factory.kw["bind"], []
 
-    def statement_kind(conn, cursor, statement, *rest):
-        seen.append(statement.split(None, 1)[0].upper())
+    def statement(conn, cursor, sql, *rest):
+        seen.append(sql)
 
-    event.listen(engine, "before_cursor_execute", statement_kind)
+    event.listen(engine, "before_cursor_execute", statement)
     try:
         outcome = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=item.key_index)
     finally:
-        event.remove(engine, "before_cursor_execute", statement_kind)
+        event.remove(engine, "before_cursor_execute", statement)
     assert not outcome.finished and outcome.answered == 2
-    assert seen[0] == "SELECT"  # the sitting with its chain head (then maybe the next item's text, once)
-    # On PostgreSQL one statement writes, advancing the sitting only if no other answer has.
     postgres = engine.dialect.name == "postgresql"
-    assert [s for s in seen if s != "SELECT"] == (["WITH"] if postgres else ["INSERT", "UPDATE", "INSERT"])
+    # The sitting with its chain head (then maybe the next item's text, and the sitting's settings
+    # snapshot, once per process, and the stored answers to replay when the previous answer was taken
+    # elsewhere).
+    sitting_reads = [s for s in seen if s.startswith("SELECT exam_sessions.id,")]
+    assert len(sitting_reads) == (0 if postgres and previous_answer == "here" else 1)
+    # On PostgreSQL one statement writes, advancing the sitting only if no other answer has.
+    kinds = [s.split(None, 1)[0].upper() for s in seen]
+    assert [k for k in kinds if k != "SELECT"] == (["WITH"] if postgres else ["INSERT", "UPDATE", "INSERT"])
     with transaction(factory) as db:
         assert len(delivery._stored_answers(db, sid)) == 2 and verify_chain(db).ok
         assert db.get(ExamSession, sid).pending_seq == 3
@@ -215,14 +227,18 @@ def test_engine_configs_are_shared_by_content_and_never_across_snapshots(factory
     assert engine_config(pool, other, sitting="s2") is engine_config(pool, other)
 
 
-def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(factory, monkeypatch):
-    """On PostgreSQL the usual answer reads the sitting without its row lock. Here the same answer is
-    stored by another request between that read and the write: the write advances nothing, stores
-    nothing, and the answer is taken again under the lock, as the duplicate it now is."""
+@pytest.mark.parametrize("previous_answer", ["here", "in another worker"])
+def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(factory, monkeypatch, previous_answer):
+    """On PostgreSQL the usual answer reads the sitting without its row lock (or takes it as this process's
+    previous answer left it). Here the same answer is stored by another request between that read and the
+    write: the write advances nothing, stores nothing, and the answer is taken again under the lock, as
+    the duplicate it now is."""
     if factory.kw["bind"].dialect.name != "postgresql":
         pytest.skip("SQLite answers in a transaction")
     sid = new_sitting(factory, "race@example.com")
     answer(factory, sid, 0)
+    if previous_answer != "here":
+        delivery._engine_sessions._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
         row = delivery.get_session(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
@@ -277,3 +293,72 @@ def test_a_sittings_snapshot_is_read_once_and_shares_its_exams_settings(factory)
         assert seen == []
     shared = [k for k in snapshots[0] if k != "pretest_plan" and isinstance(snapshots[0][k], (dict, list))]
     assert shared and all(snapshots[0][k] is snapshots[1][k] for k in shared)
+
+
+def signed_in_sitting(factory, email: str) -> tuple[str, str]:
+    with transaction(factory) as db:
+        candidate = Candidate(name="Token Tester", email=email)
+        db.add(candidate)
+        db.flush()
+        token = accounts.start_session(db, candidate).token
+        return token, delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+
+
+def answer_with(factory, sid: str, token: str) -> delivery.AnswerOutcome:
+    with transaction(factory) as db:
+        row = delivery.get_session(db, sid)
+        seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
+    return delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=0, learner_token=token)
+
+
+def stored_count(factory, sid: str) -> int:
+    with transaction(factory) as db:
+        assert verify_chain(db).ok
+        return len(delivery._stored_answers(db, sid))
+
+
+@pytest.mark.parametrize("since", ["signed out", "expired", "someone else's token"])
+def test_a_token_no_longer_good_since_the_previous_answer_is_refused_and_nothing_is_written(factory, since):
+    """The previous answer left the sitting known to this process, so on PostgreSQL the next one does not
+    read it: its write statement is what checks the token, and it must check it as the read does."""
+    token, sid = signed_in_sitting(factory, f"token-{since.replace(' ', '-')}@example.com")
+    assert answer_with(factory, sid, token).answered == 1
+    with transaction(factory) as db:
+        if since == "signed out":
+            accounts.end_session(db, token)
+        elif since == "expired":
+            db.execute(update(ApiToken).where(ApiToken.token_hash == accounts.token_digest(token))
+                       .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+        else:
+            token = signed_in_sitting(factory, "token-other@example.com")[0]
+    refused = delivery.NotFound if since == "someone else's token" else delivery.NotSignedIn
+    with pytest.raises(refused):
+        answer_with(factory, sid, token)
+    assert stored_count(factory, sid) == 1
+    with transaction(factory) as db:
+        assert db.get(ExamSession, sid).pending_seq == 2
+
+
+@pytest.mark.parametrize("retry", ["same answer", "different answer"])
+def test_a_known_sitting_answered_meanwhile_by_another_worker_is_not_answered_twice(factory, retry):
+    """This process knows the sitting at seq 2, another worker has since taken seq 2, and a retry of
+    seq 2 arrives here: the duplicate is recognised (or the change refused), and nothing is written."""
+    token, sid = signed_in_sitting(factory, f"retry-{retry.replace(' ', '-')}@example.com")
+    answer_with(factory, sid, token)
+    key, stale = kept_entry(factory, sid)
+    delivery._engine_sessions._entries.pop(key)  # the next answer goes to another worker
+    first = answer_with(factory, sid, token)
+    delivery._engine_sessions._entries[key] = stale  # this worker still knows the sitting at seq 2
+    with transaction(factory) as db:
+        answered = delivery._stored_answers(db, sid)[1]
+        item = db.get(Item, answered.item_id)
+    choice = answered.choice if retry == "same answer" else (answered.choice + 1) % len(item.options)
+    if retry == "same answer":
+        again = delivery.submit_answer(factory, sid, seq=2, item_ref=item.external_id, choice=choice,
+                                       learner_token=token)
+        assert again.duplicate and again.answered == first.answered == 2
+    else:
+        with pytest.raises(delivery.Conflict):
+            delivery.submit_answer(factory, sid, seq=2, item_ref=item.external_id, choice=choice,
+                                   learner_token=token)
+    assert stored_count(factory, sid) == 2
