@@ -219,7 +219,8 @@ def answer(session_id: str):
     except delivery.NotSignedIn:
         return redirect(url_for("learner.signin_page"))
     if outcome.finished:
-        issue_if_earned(session_id)
+        if outcome.decision == "pass":
+            issue_if_earned(session_id)
         return redirect(url_for("learner.result", session_id=session_id))
     return redirect(url_for("learner.sit", session_id=session_id))
 

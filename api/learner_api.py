@@ -109,7 +109,7 @@ def answer(session_id: str):
                                          item_ref=body.get("item_id"), choice=body.get("choice"), learner_token=token)
     except delivery.NotSignedIn:
         sign_in_first()
-    if outcome.finished:
+    if outcome.decision == "pass":
         issue_if_earned(session_id)
     view = _api_view(outcome.view)
     view["duplicate"] = outcome.duplicate

@@ -163,6 +163,12 @@ class GridPosterior:
     def add(self, item_log_likelihood: np.ndarray) -> None:
         self.log_posterior += item_log_likelihood
 
+    def copy(self) -> "GridPosterior":
+        twin = object.__new__(GridPosterior)
+        twin.grid, twin._grid_sq = self.grid, self._grid_sq  # never written
+        twin.log_posterior = self.log_posterior.copy()
+        return twin
+
     def estimate(self) -> tuple[float, float]:
         """(posterior mean, posterior SD)."""
         weights = np.exp(self.log_posterior - self.log_posterior.max())

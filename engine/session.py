@@ -7,6 +7,7 @@ rebuilds it by replaying the stored answers and arrives at the same next item.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -204,6 +205,16 @@ class AdaptiveSession:
         if self._pending is None or index != self._pending:
             raise ValueError(f"item {index} is not the pending item (pending: {self._pending}); call next_item() first")
         self._apply(int(index), self._checked_score(index, score))
+
+    def copy(self) -> "AdaptiveSession":
+        """An independent session in this one's state, in microseconds where ``from_state`` replays
+        every answer: a caller that may have to take back the next ``record`` keeps one."""
+        twin = copy.copy(self)  # the plan, bank and config are shared: nothing writes them
+        twin._penalty, twin._barred, twin._counts = self._penalty.copy(), self._barred.copy(), self._counts.copy()
+        twin._buffer, twin._scratch = np.empty_like(self._buffer), np.empty_like(self._scratch)
+        twin._items, twin._scores, twin._set_aside = list(self._items), list(self._scores), list(self._set_aside)
+        twin._posterior = self._posterior.copy()
+        return twin
 
     # ----- internals ---------------------------------------------------------
     def _checked_score(self, index: int, score) -> int:

@@ -112,6 +112,7 @@ class AnswerOutcome:
     answered: int
     view: SessionView  # the sitting after this answer, read in the same transaction
     timed_out: bool = False  # the time limit had passed: the answer was not recorded, the sitting closed
+    decision: str | None = None  # pass | fail once the sitting has ended
 
 
 # Answers that arrive this late after the deadline still count: the page was submitted in time.
@@ -666,7 +667,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
                 # The request that stored it has committed; on SQLite (no row lock) `row` may predate that.
                 row = _read_sitting(db, row.id).row
                 return AnswerOutcome(duplicate=True, finished=row.state != "in_progress", answered=len(stored),
-                                     view=session_view(db, row, len(stored))), None
+                                     view=session_view(db, row, len(stored)), decision=row.decision), None
             raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
         raise Conflict("this exam has ended; no more answers are accepted")
@@ -677,7 +678,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         _close_overdue(db, row, stored_answers(), actor, head)
         _write_sitting(db, row)
         return AnswerOutcome(duplicate=False, finished=True, answered=answered, timed_out=True,
-                             view=session_view(db, row, answered)), None
+                             view=session_view(db, row, answered), decision=row.decision), None
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
@@ -693,7 +694,12 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         position = pool.position(pending.id)
         if engine_session.next_item() != position:
             raise Conflict("the stored session is inconsistent with its responses")  # never expected
+        unrecorded = engine_session.copy() if optimistic else None
         engine_session.record(position, score)
+        if optimistic and engine_session.finished:
+            # The last answer is taken again under the lock: from the session as it was, not a replay.
+            _engine_sessions.keep((pool.database, row.id), _version(row), unrecorded, row, head)
+            raise _NeedsLock()
     response = {"session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
                 "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow()}
     this_answer = StoredAnswer(seq, pending.id, choice, score, not unscored)
@@ -703,7 +709,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     if optimistic and row.state != "in_progress":
         raise _NeedsLock()
     outcome = AnswerOutcome(duplicate=False, finished=row.state == "completed", answered=answered,
-                            view=_view(db, row, answered))
+                            view=_view(db, row, answered), decision=row.decision)
     # Written last: in an optimistic answer the write is the commit, so nothing may fail after it.
     head = _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
                                                            "version": pending.version, "choice": choice,

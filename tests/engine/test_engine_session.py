@@ -186,6 +186,32 @@ def test_state_round_trip_reproduces_the_rest_of_the_test(config):
         assert restored.decision == original.decision
 
 
+@pytest.mark.parametrize(
+    "config",
+    [CATConfig(exposure="sympson_hetter", sympson_hetter_k=list(np.linspace(0.2, 1.0, 400)), se_target=0.3),
+     CATConfig(estimator="wle", blueprint={1: (3, 10), 2: (3, 10)}, enemies=[[0, 1, 2]], cut_score=0.2,
+               classification="sprt", se_target=None)],
+    ids=["sympson_hetter", "wle_blueprint_sprt"],
+)
+def test_a_copy_goes_on_independently_and_exactly_as_the_original(config):
+    original = run(AdaptiveSession(BANK, config, seed=5), BANK, 0.4, np.random.default_rng(5), steps=6)
+    twin = original.copy()
+    assert twin.to_state() == original.to_state() and twin.next_item() == original.next_item()
+    # The copy's answers leave the original where it was: what a caller that takes back a record needs.
+    before = (original.to_state(), original.theta, original.se, original.set_aside, original.sprt_log_ratio)
+    run(twin, BANK, -1.5, np.random.default_rng(6))
+    assert twin.finished and not original.finished
+    assert (original.to_state(), original.theta, original.se, original.set_aside, original.sprt_log_ratio) == before
+    # Given the same answers, the original, a new copy and a replay of the original's state end the same way.
+    replayed = AdaptiveSession.from_state(BANK, config, original.to_state())
+    copied = original.copy()
+    for session in (replayed, copied, original):
+        run(session, BANK, 1.0, np.random.default_rng(7))
+    for session in (copied, original):
+        assert session.to_state() == replayed.to_state() and session.decision == replayed.decision
+        assert (session.theta, session.se, session.stop_reason) == (replayed.theta, replayed.se, replayed.stop_reason)
+
+
 def test_replay_of_a_finished_session_is_finished():
     config = CATConfig(se_target=0.4)
     original = run(AdaptiveSession(BANK, config, seed=8), BANK, 0.0, np.random.default_rng(8))
