@@ -1,8 +1,10 @@
 """The answer path's shortcuts give exactly what the long way gives.
 
-An answer reads the sitting and its audit chain head in one statement, writes with Core statements,
-goes on from the engine session its previous answer left in this process (when the sitting row has not
-moved on since) and caches the engine config per sitting. Each is checked against what it replaces.
+An answer reads the sitting and its audit chain head in one statement (on PostgreSQL it starts from the
+row its previous answer left in this process, if any, and its write re-checks it), writes with Core
+statements, goes on from the engine session its previous answer left in this process (when the sitting
+row has not moved on since) and caches the engine config per sitting. Each is checked against what it
+replaces.
 """
 from __future__ import annotations
 
