@@ -230,7 +230,7 @@ def _prefixed(table, prefix: str, names=None) -> dict[str, Any]:
 # rows only if it did: the statement counts the sitting rows it advanced (0: another answer got there
 # first, or the time is up). The unique constraints fire the same way.
 _ANSWERED_SEQ = bindparam("r_seq", type_=Response.__table__.c.seq.type)
-_IN_TIME = or_(_sittings.c.deadline.is_(None),  # not overdue: the deadline is at most the grace ago
+_IN_TIME = or_(_sittings.c.deadline.is_(None),  # not _overdue: the deadline is at most the grace ago
                _sittings.c.deadline >= bindparam("s_deadline_from", type_=_sittings.c.deadline.type))
 _EVENT = _prefixed(AuditEvent.__table__, "a_")
 _ADVANCE_SITTING = (
@@ -327,7 +327,7 @@ def _version(row: AnySitting) -> _Version:
 
 
 class _Kept(NamedTuple):
-    version: _Version
+    version: _Version  # the row's
     session: AdaptiveSession
     row: _Sitting  # the sitting row as the answer (or start) that kept the entry committed it
     head: audit.ChainHead  # ... and the head of its audit chain then
@@ -371,14 +371,14 @@ class _EngineSessions:
             return None
         return _Read(replace(kept.row), kept.head, None)
 
-    def keep(self, key: tuple[str, str], version: _Version, session: AdaptiveSession, row: AnySitting,
-             head: audit.ChainHead) -> None:
+    def keep(self, key: tuple[str, str], session: AdaptiveSession, row: AnySitting, head: audit.ChainHead) -> None:
         if session.finished:
             return
         if isinstance(row, ExamSession):
             row = _Sitting(**{f.name: getattr(row, f.name) for f in fields(_Sitting)})
+        kept = _Kept(_version(row), session, replace(row), head)
         with self._lock:
-            self._entries[key] = _Kept(version, session, replace(row), head)
+            self._entries[key] = kept
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
@@ -461,7 +461,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
                         head=audit.EMPTY_CHAIN,
                         data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
     # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
-    _engine_sessions.keep((pool.database, row.id), _version(row), engine_session, row, head)
+    _engine_sessions.keep((pool.database, row.id), engine_session, row, head)
     return row
 
 
@@ -588,7 +588,7 @@ def _answered(outcome: AnswerOutcome, advanced: _Advanced | None) -> AnswerOutco
 
 
 # What an answer that moved the sitting on leaves for the next one: _EngineSessions.keep's arguments.
-_Advanced = tuple[tuple[str, str], _Version, AdaptiveSession, _Sitting, audit.ChainHead]
+_Advanced = tuple[tuple[str, str], AdaptiveSession, _Sitting, audit.ChainHead]
 
 
 class _StaleSitting(Exception):
@@ -698,7 +698,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
         engine_session.record(position, score)
         if optimistic and engine_session.finished:
             # The last answer is taken again under the lock: from the session as it was, not a replay.
-            _engine_sessions.keep((pool.database, row.id), _version(row), unrecorded, row, head)
+            _engine_sessions.keep((pool.database, row.id), unrecorded, row, head)
             raise _NeedsLock()
     response = {"session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
                 "scored": not unscored, "presented_at": row.presented_at, "answered_at": utcnow()}
@@ -714,7 +714,7 @@ def _submit(db: Session, session_id: str, seq: Any, item_ref: Any, choice: Any, 
     head = _write_answer(db, row, response, actor, head, {"seq": seq, "item": pending.external_id,
                                                            "version": pending.version, "choice": choice,
                                                            "scored": not unscored}, token_digest)
-    return outcome, ((pool.database, row.id), _version(row), engine_session, row, head)
+    return outcome, ((pool.database, row.id), engine_session, row, head)
 
 
 def _write_answer(db: Session, row: _Sitting, response: dict[str, Any], actor: str, head: audit.ChainHead,

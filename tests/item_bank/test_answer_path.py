@@ -105,9 +105,9 @@ def test_a_kept_engine_session_is_used_only_at_the_sitting_version_it_was_kept_a
     key, kept = kept_entry(factory, sid)
     seq, presented_at = kept.version
     assert delivery._engine_sessions.take(key, (seq + 1, presented_at)) is None
-    delivery._engine_sessions.keep(key, *kept)
+    delivery._engine_sessions.keep(key, kept.session, kept.row, kept.head)
     assert delivery._engine_sessions.take(key, (seq, presented_at.replace(microsecond=(presented_at.microsecond + 1) % 10**6))) is None
-    delivery._engine_sessions.keep(key, *kept)
+    delivery._engine_sessions.keep(key, kept.session, kept.row, kept.head)
     assert delivery._engine_sessions.take(key, kept.version) is kept.session
     assert delivery._engine_sessions.take(key, kept.version) is None  # taken: gone, not handed out twice
 
