@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,9 +24,8 @@ from item_bank import accounts, audit
 from item_bank.db import autocommit, transaction
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
-from item_bank.loader import active_parameter_set
-from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, Item, ParameterSet, Response,
-                               as_utc, utcnow)
+from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, ExposureControl, Item, ParameterSet,
+                               Response, as_utc, utcnow)
 from item_bank.runtime import (RuntimePool, database_key, engine_config, item_content, pool_for, session_config,
                                sitting_snapshot)
 
@@ -394,10 +393,19 @@ def _resume(pool: RuntimePool, row: AnySitting, stored: Callable[[], Sequence[St
 
 # ---------------------------------------------------------------- public operations
 
-def running_session(db: Session, *, candidate_id: int) -> ExamSession | None:
-    """The candidate's sitting in progress, of any exam (there is at most one)."""
-    return db.execute(select(ExamSession).where(ExamSession.candidate_id == candidate_id,
-                                                ExamSession.state == "in_progress")).scalars().first()
+# What a start reads first, in one statement instead of four: the exam, the active parameter set, the
+# exam's exposure-control row under it (loaded into the session's identity map, where
+# pinned_parameters' db.get finds it without a query) and the id of the candidate's sitting in progress.
+_START_CONTEXT = (
+    select(Exam, ParameterSet, ExposureControl,
+           select(ExamSession.id).where(ExamSession.candidate_id == bindparam("candidate_id"),
+                                        ExamSession.state == "in_progress").limit(1).scalar_subquery())
+    .select_from(Exam)
+    .outerjoin(ParameterSet, ParameterSet.is_active.is_(True))
+    .outerjoin(ExposureControl, and_(ExposureControl.exam_id == Exam.id, ExposureControl.exam_version == Exam.version,
+                                     ExposureControl.parameter_set_id == ParameterSet.id))
+    .where(Exam.id == bindparam("exam_id"))
+)
 
 
 def start_session(db: Session, *, candidate_id: int, exam_id: str,
@@ -407,10 +415,11 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     `may_start(db, candidate_id, exam)` is a further check a new sitting must pass (it raises to refuse;
     the API passes certs' renewal window for recertification exams); resuming does not call it.
     """
-    exam = db.get(Exam, exam_id)
-    if exam is None or not exam.is_active:
+    context = db.execute(_START_CONTEXT, {"exam_id": exam_id, "candidate_id": candidate_id}).one_or_none()
+    if context is None or not context[0].is_active:
         raise NotFound(f"no active exam {exam_id!r}")
-    running = running_session(db, candidate_id=candidate_id)
+    exam, params, _exposure, running_id = context
+    running = db.get(ExamSession, running_id) if running_id is not None else None
     if running is not None and close_if_overdue(db, running):
         running = None
     if running is not None:
@@ -424,7 +433,6 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
         raise Conflict(exc.message) from None
     if may_start is not None:
         may_start(db, candidate_id, exam)
-    params = active_parameter_set(db)
     if params is None:
         raise Conflict("the item bank has no published parameters yet")
     seed = secrets.randbelow(2**31 - 1)
@@ -477,14 +485,14 @@ def _seed_pretest_items(db: Session, exam: Exam, seed: int) -> dict[str, int]:
     first_possible_stop = int(exam.cat_config.get("min_length", 1))
     if rate <= 0 or most <= 0 or first_possible_stop < 2:
         return {}
+    rng = np.random.default_rng([seed, 7919])
+    if rng.random() >= rate:  # `pretest_rate`: the share of sittings that carry pretest items
+        return {}  # drawn before the query, so the sittings without pretest items skip it
     candidates = db.execute(
         select(Item.id).where(Item.is_current.is_(True), Item.status == "pretest", Item.area.in_(exam.areas))
         .order_by(Item.id)
     ).scalars().all()
     if not candidates:
-        return {}
-    rng = np.random.default_rng([seed, 7919])
-    if rng.random() >= rate:  # `pretest_rate`: the share of sittings that carry pretest items
         return {}
     count = min(most, len(candidates), first_possible_stop - 1)
     items = rng.choice(candidates, size=count, replace=False)

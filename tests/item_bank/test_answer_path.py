@@ -203,6 +203,42 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
         assert db.get(ExamSession, sid).pending_seq == 3
 
 
+def test_a_start_reads_the_exam_its_parameters_and_the_running_sitting_in_one_statement(factory):
+    """The exam, the active parameter set, the exam's exposure row and the candidate's sitting in
+    progress come in one statement; then the attempt history (this exam has retake rules), the pretest
+    items if this sitting draws any, and the two inserts. A second start resumes the same sitting."""
+    new_sitting(factory, "start-warm-up@example.com")  # the process has read the bank's pool
+    with transaction(factory) as db:
+        candidate = Candidate(name="Start Counter", email="start-statements@example.com")
+        db.add(candidate)
+        db.flush()
+        candidate_id = candidate.id
+    engine, seen = factory.kw["bind"], []
+
+    def statement(conn, cursor, sql, *rest):
+        seen.append(" ".join(sql.split()))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        with transaction(factory) as db:
+            row = delivery.start_session(db, candidate_id=candidate_id, exam_id=EXAM)
+            sid, pretest = row.id, row.cat_config["pretest_plan"]
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    reads = [s for s in seen if s.upper().startswith("SELECT")]
+    context = [s for s in reads if s.startswith("SELECT exams.id,") and "parameter_sets.id" in s
+               and "exposure_controls.k" in s and "exam_sessions.state" in s]
+    history = [s for s in reads if s.startswith("SELECT exam_sessions.decision,")]
+    pretest_items = [s for s in reads if s.startswith("SELECT items.id FROM items")]
+    assert len(context) == 1 and len(history) == 1 and len(pretest_items) <= 1
+    assert len(reads) == 2 + len(pretest_items), reads
+    assert not pretest or pretest_items  # a pretest plan comes from the pretest items read
+    writes = [s.split(" (", 1)[0] for s in seen if s.upper().startswith("INSERT")]
+    assert writes == ["INSERT INTO exam_sessions", "INSERT INTO audit_events"]
+    with transaction(factory) as db:
+        assert delivery.start_session(db, candidate_id=candidate_id, exam_id=EXAM).id == sid
+
+
 def test_an_answer_writes_only_what_it_changes(factory):
     """area_feedback stays SQL NULL until the end (a JSON null would be a different stored value)."""
     sid = new_sitting(factory, "nulls@example.com")
