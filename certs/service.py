@@ -26,7 +26,7 @@ from certs.policy import (
     renewal_expiry,
 )
 from certs.signing import sign
-from certs.status_list import BitstringStatusList, allocate_index, build_status_list_credential
+from certs.status_list import BitstringStatusList, allocate_index, build_status_list_credential, index_probes
 from certs.verify import Verdict, verify
 from item_bank import audit
 from item_bank.content import area_titles
@@ -118,6 +118,21 @@ def renewable_certificate(db: Session, candidate_id: int, recert_exam: Exam, *, 
     return best
 
 
+STATUS_INDEX_PROBES = 16
+
+
+def _free_status_index(db: Session) -> int:
+    """A random unused status-list index. Random probes, checked in one query, find one while the list
+    is not nearly full; reading every used index (a row per certificate ever issued) is the fallback.
+    Two issues racing for one index meet the unique constraint."""
+    probes = index_probes(STATUS_INDEX_PROBES)
+    taken = set(db.execute(select(Certificate.status_index).where(Certificate.status_index.in_(probes))).scalars())
+    free = [i for i in probes if i not in taken]
+    if free:
+        return free[0]
+    return allocate_index(set(db.execute(select(Certificate.status_index)).scalars()))
+
+
 def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *, now: datetime | None = None) -> Certificate | None:
     """Issue (once) the certificate a passed sitting earns; None when it earns none."""
     existing = db.execute(select(Certificate).where(Certificate.session_id == session_id)).scalar_one_or_none()
@@ -137,8 +152,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         certified = sat
         valid_until = initial_expiry(now, policy_of(certified))
     candidate: Candidate = sitting.candidate
-    used = set(db.execute(select(Certificate.status_index)).scalars())
-    index = allocate_index(used)
+    index = _free_status_index(db)
     cert_id = new_certificate_id()
     info = certified.certificate_info or {}
     titles = area_titles()

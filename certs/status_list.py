@@ -100,6 +100,15 @@ class BitstringStatusList:
         return f"BitstringStatusList(length={self.length}, set={len(self.set_indices())})"
 
 
+def index_probes(count: int, length: int = MIN_LENGTH) -> list[int]:
+    """`count` distinct random indexes, to ask the store which are free: the first free one is a random
+    unused index, found without reading every used one."""
+    probes: dict[int, None] = {}
+    while len(probes) < min(count, length):
+        probes[secrets.randbelow(length)] = None
+    return list(probes)
+
+
 def allocate_index(used: Collection[int], length: int = MIN_LENGTH) -> int:
     """A random unused index (random placement gives holders herd privacy)."""
     if len(used) >= length:
@@ -180,5 +189,5 @@ def decode_status_list_credential(cred: dict) -> tuple[str, BitstringStatusList]
 
 __all__ = [
     "BitstringStatusList", "StatusListError", "status_entry", "build_status_list_credential",
-    "decode_status_list_credential", "allocate_index", "MIN_LENGTH", "PURPOSES",
+    "decode_status_list_credential", "allocate_index", "index_probes", "MIN_LENGTH", "PURPOSES",
 ]

@@ -265,3 +265,18 @@ def test_the_issuer_key_is_published_from_the_first_start(client):
     document = client.get("/.well-known/did.json").get_json()
     assert document["id"].startswith("did:web:") and len(document["verificationMethod"]) == 1
     assert document["assertionMethod"] == [document["verificationMethod"][0]["id"]]
+
+
+def test_a_certificate_gets_a_free_status_index_when_every_probe_is_taken(client, app, monkeypatch):
+    """Issuing probes a few random indexes instead of reading every used one; when all probes are
+    taken (a nearly full list), it falls back to the full read and still picks a free index."""
+    import certs.service
+
+    first = sit(client, app, email="first@example.com")
+    with transaction(app.extensions["db_factory"]) as db:
+        taken = db.get(Certificate, first["certificate"]["id"]).status_index
+    monkeypatch.setattr(certs.service, "index_probes", lambda count: [taken] * count)
+    second = sit(client, app, email="second@example.com")
+    with transaction(app.extensions["db_factory"]) as db:
+        indexes = db.execute(select(Certificate.status_index)).scalars().all()
+    assert second["certificate"] and len(indexes) == len(set(indexes)) == 2 and taken in indexes

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from certs.multibase import encode_base64url
 from certs.status_list import (
-    MIN_LENGTH, BitstringStatusList, StatusListError, allocate_index,
+    MIN_LENGTH, BitstringStatusList, StatusListError, allocate_index, index_probes,
     build_status_list_credential, decode_status_list_credential, status_entry,
 )
 
@@ -78,6 +78,13 @@ def test_credential_and_entry_shapes():
                      "statusListCredential": "https://x.example/sl/1"}
     with pytest.raises(StatusListError):
         status_entry("https://x.example/sl/1", 5, "refresh")
+
+
+def test_index_probes_are_distinct_random_indexes_in_the_list():
+    draws = [index_probes(16) for _ in range(20)]
+    assert all(len(d) == len(set(d)) == 16 and all(0 <= i < MIN_LENGTH for i in d) for d in draws)
+    assert len({i for d in draws for i in d}) > 300  # not the same few
+    assert sorted(index_probes(10, length=4)) == [0, 1, 2, 3]
 
 
 def test_allocate_index_is_random_and_unused():
