@@ -473,6 +473,10 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     return row
 
 
+_PRETEST_ITEMS = (select(Item.id).where(Item.is_current.is_(True), Item.status == "pretest",
+                                        Item.area.in_(bindparam("areas", expanding=True))).order_by(Item.id))
+
+
 def _seed_pretest_items(db: Session, exam: Exam, seed: int) -> dict[str, int]:
     """Unscored pretest items (`pretest_max` of them) for this sitting, at random positions before
     the exam can stop.
@@ -488,10 +492,7 @@ def _seed_pretest_items(db: Session, exam: Exam, seed: int) -> dict[str, int]:
     rng = np.random.default_rng([seed, 7919])
     if rng.random() >= rate:  # `pretest_rate`: the share of sittings that carry pretest items
         return {}  # drawn before the query, so the sittings without pretest items skip it
-    candidates = db.execute(
-        select(Item.id).where(Item.is_current.is_(True), Item.status == "pretest", Item.area.in_(exam.areas))
-        .order_by(Item.id)
-    ).scalars().all()
+    candidates = db.execute(_PRETEST_ITEMS, {"areas": list(exam.areas)}).scalars().all()
     if not candidates:
         return {}
     count = min(most, len(candidates), first_possible_stop - 1)

@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from item_bank import audit
@@ -72,20 +72,26 @@ class IntegrityRules:
         return started + dt.timedelta(minutes=self.time_limit_minutes)
 
 
+# The candidate's finished sittings of the exam, each with the latest grant (no sittings: nothing to
+# check). Built once, with bind parameters: building it per start cost as much as running it.
+_LATEST_GRANT = (select(AttemptGrant.granted_at)
+                 .where(AttemptGrant.candidate_id == bindparam("candidate_id"),
+                        AttemptGrant.exam_id == bindparam("exam_id"))
+                 .order_by(AttemptGrant.granted_at.desc()).limit(1).scalar_subquery())
+_FINISHED_SITTINGS = (
+    select(ExamSession.decision, ExamSession.finished_at, ExamSession.started_at, _LATEST_GRANT.label("granted"))
+    .where(ExamSession.candidate_id == bindparam("candidate_id"), ExamSession.exam_id == bindparam("exam_id"),
+           ExamSession.state.in_(FINISHED))
+    .order_by(ExamSession.started_at)
+)
+
+
 def check_may_start(db: Session, rules: IntegrityRules, *, candidate_id: int, exam_id: str,
                     now: dt.datetime) -> None:
     """Raises RuleViolation when the attempt limit is used up or the waiting period is running."""
     if rules.max_attempts is None and not rules.retake_wait_days:
         return
-    latest_grant = (select(AttemptGrant.granted_at)
-                    .where(AttemptGrant.candidate_id == candidate_id, AttemptGrant.exam_id == exam_id)
-                    .order_by(AttemptGrant.granted_at.desc()).limit(1).scalar_subquery())
-    history = db.execute(  # the finished sittings, each with the latest grant (no sittings: nothing to check)
-        select(ExamSession.decision, ExamSession.finished_at, ExamSession.started_at, latest_grant.label("granted"))
-        .where(ExamSession.candidate_id == candidate_id, ExamSession.exam_id == exam_id,
-               ExamSession.state.in_(FINISHED))
-        .order_by(ExamSession.started_at)
-    ).all()
+    history = db.execute(_FINISHED_SITTINGS, {"candidate_id": candidate_id, "exam_id": exam_id}).all()
     if not history:
         return
     granted = history[0].granted
