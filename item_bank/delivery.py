@@ -26,8 +26,8 @@ from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, ExposureControl, Item, ParameterSet,
                                Response, as_utc, utcnow)
-from item_bank.runtime import (RuntimePool, database_key, engine_config, item_content, pool_for, session_config,
-                               sitting_snapshot)
+from item_bank.runtime import (RuntimePool, database_key, engine_config, item_content, pool_for, remember_snapshot,
+                               session_config, sitting_snapshot)
 
 
 class DeliveryError(Exception):
@@ -470,6 +470,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
                         data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
     # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
     _engine_sessions.keep((pool.database, row.id), engine_session, row, head)
+    remember_snapshot(db, row.id, snapshot)  # for a read of the sitting here later (the last answer's)
     return row
 
 

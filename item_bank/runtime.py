@@ -176,17 +176,22 @@ def sitting_snapshot(db: Session, sitting_id: str) -> dict[str, Any]:
     it is fixed when the sitting starts, and it is ~4.5 kB of JSON that every answer would otherwise
     fetch and decode. Sittings of one exam differ only in their pretest plan, so they share the values
     of everything else here (a cached snapshot costs a dict of references, not a copy)."""
-    key = (database_key(db), sitting_id)
-    snapshot = _snapshots.get(key)
+    snapshot = _snapshots.get((database_key(db), sitting_id))
     if snapshot is None:
         stored = db.execute(select(ExamSession.cat_config).where(ExamSession.id == sitting_id)).scalar_one()
-        common = {k: v for k, v in stored.items() if k != "pretest_plan"}
-        shared = _shared_settings.get(text := json.dumps(common, sort_keys=True))
-        if shared is None:
-            shared = common
-            _remember(_shared_settings, text, shared, MAX_CACHED_SNAPSHOTS)
-        snapshot = {**shared, **{k: v for k, v in stored.items() if k == "pretest_plan"}}
-        _remember(_snapshots, key, snapshot, MAX_CACHED_SNAPSHOTS)
+        snapshot = remember_snapshot(db, sitting_id, stored)
+    return snapshot
+
+
+def remember_snapshot(db: Session, sitting_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """Cache the snapshot a sitting was started with, as sitting_snapshot would read it back."""
+    common = {k: v for k, v in stored.items() if k != "pretest_plan"}
+    shared = _shared_settings.get(text := json.dumps(common, sort_keys=True))
+    if shared is None:
+        shared = common
+        _remember(_shared_settings, text, shared, MAX_CACHED_SNAPSHOTS)
+    snapshot = {**shared, **{k: v for k, v in stored.items() if k == "pretest_plan"}}
+    _remember(_snapshots, (database_key(db), sitting_id), snapshot, MAX_CACHED_SNAPSHOTS)
     return snapshot
 
 

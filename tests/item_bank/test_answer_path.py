@@ -309,25 +309,35 @@ def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(fa
 
 
 def test_a_sittings_snapshot_is_read_once_and_shares_its_exams_settings(factory):
-    """Answers take the sitting's cat_config from a per-process cache: equal to what is stored, and the
-    settings two sittings of one exam have in common are one object, not a copy per sitting."""
+    """Answers take the sitting's cat_config from a per-process cache, filled by the start (or by the
+    first read elsewhere): equal to what is stored, and the settings two sittings of one exam have in
+    common are one object, not a copy per sitting."""
     first, second = new_sitting(factory, "snap1@example.com"), new_sitting(factory, "snap2@example.com")
     answer(factory, first, 0)
     answer(factory, second, 0)
+    engine, seen = factory.kw["bind"], []
+
+    def statement(conn, cursor, sql, *rest):
+        seen.append(sql)
+
     with transaction(factory) as db:
-        snapshots = [runtime.sitting_snapshot(db, sid) for sid in (first, second)]
-        assert [db.get(ExamSession, sid).cat_config for sid in (first, second)] == snapshots
-        engine, seen = factory.kw["bind"], []
-
-        def statement(conn, cursor, sql, *rest):
-            seen.append(sql)
-
         event.listen(engine, "before_cursor_execute", statement)
         try:
-            assert runtime.sitting_snapshot(db, first) is snapshots[0]
+            snapshots = [runtime.sitting_snapshot(db, sid) for sid in (first, second)]
         finally:
             event.remove(engine, "before_cursor_execute", statement)
-        assert seen == []
+        assert seen == []  # cached when the sittings started in this process
+        assert [db.get(ExamSession, sid).cat_config for sid in (first, second)] == snapshots
+    runtime._snapshots.clear()  # as in another worker: read once, then cached
+    with transaction(factory) as db:
+        event.listen(engine, "before_cursor_execute", statement)
+        try:
+            assert runtime.sitting_snapshot(db, first) == snapshots[0]
+            assert len(seen) == 1
+            assert runtime.sitting_snapshot(db, first) is runtime.sitting_snapshot(db, first)
+            assert len(seen) == 1
+        finally:
+            event.remove(engine, "before_cursor_execute", statement)
     shared = [k for k in snapshots[0] if k != "pretest_plan" and isinstance(snapshots[0][k], (dict, list))]
     assert shared and all(snapshots[0][k] is snapshots[1][k] for k in shared)
 
