@@ -371,11 +371,12 @@ class _EngineSessions:
         return _Read(replace(kept.row), kept.head, None)
 
     def keep(self, key: tuple[str, str], session: AdaptiveSession, row: AnySitting, head: audit.ChainHead) -> None:
+        """Takes `row` over (the caller is done with it; `known` hands out copies), or a copy of an ORM row."""
         if session.finished:
             return
         if isinstance(row, ExamSession):
             row = _Sitting(**{f.name: getattr(row, f.name) for f in fields(_Sitting)})
-        kept = _Kept(_version(row), session, replace(row), head)
+        kept = _Kept(_version(row), session, row, head)
         with self._lock:
             self._entries[key] = kept
             while len(self._entries) > self._size:
