@@ -6,8 +6,8 @@
     python bench/certs.py --no-orjson  # eddsa-jcs fast path without the optional orjson
 
 "Verified" means the whole of ``certs.verify.verify``: structure, Data Integrity proof
-(canonicalization + Ed25519), issuer trust / key status, validity dates and both status list
-entries (revocation + suspension; the two status list credentials are verified once and
+(canonicalization + Ed25519), issuer trust / key status, validity dates and the status list
+entry (two bits: revocation + suspension; the status list credential is verified once and
 cached, as a verification service would). Every credential is distinct (own id, learner, dates,
 status indices, salt), so nothing specific to one credential can be cached.
 
@@ -36,7 +36,7 @@ from certs import jsonld, signing  # noqa: E402
 from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, issue_credential  # noqa: E402
 from certs.keys import KeyStore  # noqa: E402
 from certs.pdf import render_certificate_pdf  # noqa: E402
-from certs.status_list import BitstringStatusList, build_status_list_credential  # noqa: E402
+from certs.status_list import STATUS_SIZE, STATUS_VALUES, build_status_list_credential, new_list  # noqa: E402
 from certs.verify import Status, verify  # noqa: E402
 
 GOALS = {"rdfc_verify_per_s_min": 1000.0, "jcs_ratio_to_raw_min": 0.70}
@@ -61,8 +61,7 @@ def make_facts(did: str, i: int, now: datetime) -> CertificateFacts:
         scope="Front-line staff of regulated financial services firms",
         valid_from=now - timedelta(days=1 + i % 300, seconds=i),
         valid_until=now + timedelta(days=400 + i % 300),
-        revocation=StatusRef(f"https://{HOST}/status/revocation/1", 1000 + i),
-        suspension=StatusRef(f"https://{HOST}/status/suspension/1", 1000 + i),
+        status=StatusRef(f"https://{HOST}/status/message/1", 1000 + i),
         score=500 + i % 400, theta=(i % 300) / 100 - 1.5,
     )
 
@@ -89,14 +88,13 @@ def run(quick: bool) -> dict:
         ks = KeyStore(Path(tmp) / "keys", host=HOST)
         key = ks.active_key()
         lists = {}
-        for purpose in ("revocation", "suspension"):
-            url = f"https://{HOST}/status/{purpose}/1"
-            bits = BitstringStatusList()
-            for b in range(0, 1000, 7):  # other holders (this bench uses 1000 + i)
-                bits.set(b)
-            lists[url] = signing.sign(build_status_list_credential(
-                list_url=url, issuer=ks.did, purpose=purpose, status_list=bits,
-                valid_from=now - timedelta(days=1)), key)
+        url = f"https://{HOST}/status/message/1"
+        bits = new_list("message")
+        for b in range(0, 1000, 7):  # other holders, revoked (this bench uses 1000 + i)
+            bits.set_value(b, STATUS_VALUES["revoked"], STATUS_SIZE)
+        lists[url] = signing.sign(build_status_list_credential(
+            list_url=url, issuer=ks.did, purpose="message", status_list=bits,
+            valid_from=now - timedelta(days=1)), key)
         trust = ks.trust_store()
 
         t0 = time.perf_counter()

@@ -22,8 +22,8 @@ scope                            ``achievement.fieldOfStudy`` and ``description`
 score / theta (optional)         ``credentialSubject.result[]`` + ``achievement.resultDescription[]``
 validFrom / validUntil           ``validFrom`` / ``validUntil``; ``awardedDate`` = issue time
 previous credential (renewal)    ``evidence[]`` (Evidence, genre "Renewal of certification")
-status list entries              ``credentialStatus[]`` (BitstringStatusListEntry, revocation
-                                 and suspension)
+status list entry                ``credentialStatus`` (one BitstringStatusListEntry, purpose
+                                 "message": valid / suspended / revoked in two bits)
 ===============================  ===========================================================
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Exam:
 
 @dataclass(frozen=True)
 class StatusRef:
-    """A bit reserved for this credential in a status list credential at ``list_url``."""
+    """The entry reserved for this credential in the status list credential at ``list_url``."""
 
     list_url: str
     index: int
@@ -92,8 +92,7 @@ class CertificateFacts:
     scope: str
     valid_from: datetime
     valid_until: datetime | None = None
-    revocation: StatusRef | None = None
-    suspension: StatusRef | None = None
+    status: StatusRef | None = None          # its entry in the (message) status list
     score: float | int | None = None
     score_label: str = "Scaled score"
     theta: float | None = None
@@ -293,13 +292,8 @@ def build_credential(facts: CertificateFacts) -> dict:
             "description": f"This certificate renews {prev}.",
             "genre": RENEWAL_GENRE,
         }]
-    statuses = []
-    for ref, purpose in ((f.revocation, "revocation"), (f.suspension, "suspension")):
-        if ref is not None:
-            statuses.append(status_entry(_url(ref.list_url, f"{purpose} list URL"),
-                                         ref.index, purpose))
-    if statuses:
-        cred["credentialStatus"] = statuses
+    if f.status is not None:
+        cred["credentialStatus"] = status_entry(_url(f.status.list_url, "status list URL"), f.status.index)
     return cred
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,13 +26,20 @@ from certs.policy import (
     renewal_expiry,
 )
 from certs.signing import sign
-from certs.status_list import BitstringStatusList, allocate_index, build_status_list_credential, index_probes
+from certs.status_list import (
+    MESSAGE,
+    PURPOSES,
+    STATUS_SIZE,
+    STATUS_VALUES,
+    allocate_index,
+    build_status_list_credential,
+    index_probes,
+    new_list,
+)
 from certs.verify import Verdict, verify
 from item_bank import audit
 from item_bank.content import area_titles
 from item_bank.models import Candidate, Exam, ExamSession, as_utc, utcnow
-
-PURPOSES = ("revocation", "suspension")
 
 
 class CertificateError(ValueError):
@@ -175,8 +182,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         scope=info.get("scope", certified.description),
         valid_from=now,
         valid_until=valid_until,
-        revocation=StatusRef(settings.status_list_url("revocation"), index),
-        suspension=StatusRef(settings.status_list_url("suspension"), index),
+        status=StatusRef(settings.status_list_url(MESSAGE), index),
         previous_credential_id=previous.credential.get("id") if previous else None,
         scheme_url=settings.exam_url(certified.id),
     )
@@ -247,13 +253,22 @@ _lists_lock = threading.Lock()
 
 
 def status_list_credential(db: Session, purpose: str, settings: IssuerSettings) -> dict:
-    """The signed list for `purpose`, re-signed only when its bits (or the signing key) change."""
+    """The signed list for `purpose`, re-signed only when its bits (or the signing key) change.
+
+    Status-list indexes are unique across all certificates, so every list holds every certificate's
+    state: a certificate reads only the list(s) its credential names (one "message" list since the
+    single-entry form; "revocation" and "suspension" for certificates issued before it)."""
     if purpose not in PURPOSES:
         raise CertificateError(f"no status list {purpose!r}", status=404)
-    column = Certificate.revoked_at if purpose == "revocation" else Certificate.suspended_at
-    bits = BitstringStatusList()
-    for index in db.execute(select(Certificate.status_index).where(column.is_not(None))).scalars():
-        bits.set(index)
+    bits = new_list(purpose)
+    rows = db.execute(select(Certificate.status_index, Certificate.revoked_at.is_not(None),
+                             Certificate.suspended_at.is_not(None))
+                      .where(or_(Certificate.revoked_at.is_not(None), Certificate.suspended_at.is_not(None))))
+    for index, revoked, suspended in rows:
+        if purpose == MESSAGE:
+            bits.set_value(index, STATUS_VALUES["revoked" if revoked else "suspended"], STATUS_SIZE)
+        elif revoked if purpose == "revocation" else suspended:
+            bits.set(index)
     key = settings.keys.active_key()
     cache_key = (purpose, hashlib.sha256(bits.to_bytes()).hexdigest(), key.public_key.hex())
     with _lists_lock:

@@ -1,10 +1,14 @@
-"""W3C Bitstring Status List v1.0: revocation / suspension lists.
+"""W3C Bitstring Status List v1.0: the status of every certificate, published as a signed bitstring.
 
-A status list is a bitstring of at least 131,072 bits (16 KiB); bit *i* (counting from the
-left-most, most significant bit of the first byte) is the status of the credential whose
-``BitstringStatusListEntry`` has ``statusListIndex`` *i*. It is published GZIP-compressed and
-multibase-base64url encoded (``u`` prefix) as ``encodedList`` inside a signed
-``BitstringStatusListCredential``.
+A status list is a bitstring of at least 131,072 entries (16 KiB at one bit an entry); entry *i* is
+``statusSize`` bits starting at bit ``i * statusSize`` (counting from the left-most, most significant
+bit of the first byte). It is published GZIP-compressed and multibase-base64url encoded (``u`` prefix)
+as ``encodedList`` inside a signed ``BitstringStatusListCredential``.
+
+Certificates carry one ``credentialStatus`` entry (Open Badges 3.0 allows at most one): purpose
+``message``, two bits, whose values the entry itself names (``statusMessage``): 0 valid,
+1 suspended, 2 revoked (3, revoked while suspended, reads as revoked). Certificates issued before
+that carry two one-bit entries, ``revocation`` and ``suspension``; those lists are still published.
 """
 from __future__ import annotations
 
@@ -20,7 +24,16 @@ from .multibase import MultibaseError, decode_base64url, encode_base64url
 
 MIN_LENGTH = 131_072          # bits (16 KiB): the spec's minimum, for group privacy
 MAX_LENGTH = 1 << 26          # bits (8 MiB): refuse to inflate anything bigger (gzip bombs)
-PURPOSES = ("revocation", "suspension")
+PURPOSES = ("revocation", "suspension", "message")
+MESSAGE = "message"
+STATUS_SIZE = 2                # bits per entry of the "message" list
+STATUS_MESSAGES = {0: "valid", 1: "suspended", 2: "revoked", 3: "revoked"}
+STATUS_VALUES = {"valid": 0, "suspended": 1, "revoked": 2}
+
+
+def entry_size(purpose: str) -> int:
+    """Bits per entry of the list for ``purpose`` (as published by this issuer)."""
+    return STATUS_SIZE if purpose == MESSAGE else 1
 
 
 class StatusListError(ValueError):
@@ -63,6 +76,25 @@ class BitstringStatusList:
     def clear(self, index: int) -> None:
         self.set(index, False)
 
+    def value(self, index: int, size: int = 1) -> int:
+        """The ``size``-bit entry ``index`` (most significant bit first)."""
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0 \
+                or (index + 1) * size > self.length:
+            raise StatusListError(f"index {index} outside the status list")
+        first = index * size
+        out = 0
+        for bit in range(first, first + size):
+            out = (out << 1) | self.get(bit)
+        return out
+
+    def set_value(self, index: int, value: int, size: int = 1) -> None:
+        if not 0 <= value < (1 << size):
+            raise StatusListError(f"status value {value} does not fit in {size} bits")
+        self.value(index, size)  # range check
+        first = index * size
+        for offset in range(size):
+            self.set(first + offset, bool(value >> (size - 1 - offset) & 1))
+
     def set_indices(self) -> list[int]:
         out = []
         for byte_i, b in enumerate(self._bits):
@@ -100,6 +132,11 @@ class BitstringStatusList:
         return f"BitstringStatusList(length={self.length}, set={len(self.set_indices())})"
 
 
+def new_list(purpose: str) -> BitstringStatusList:
+    """An empty list for ``purpose``, with room for MIN_LENGTH entries."""
+    return BitstringStatusList(MIN_LENGTH * entry_size(purpose))
+
+
 def index_probes(count: int, length: int = MIN_LENGTH) -> list[int]:
     """`count` distinct random indexes, to ask the store which are free: the first free one is a random
     unused index, found without reading every used one."""
@@ -122,19 +159,24 @@ def allocate_index(used: Collection[int], length: int = MIN_LENGTH) -> int:
     return free[secrets.randbelow(len(free))]
 
 
-def status_entry(list_url: str, index: int, purpose: str) -> dict:
+def status_entry(list_url: str, index: int, purpose: str = MESSAGE) -> dict:
     """A ``BitstringStatusListEntry`` for a credential's ``credentialStatus``."""
     if purpose not in PURPOSES:
         raise StatusListError(f"statusPurpose must be one of {PURPOSES}")
     if not isinstance(index, int) or index < 0:
         raise StatusListError("statusListIndex must be a non-negative integer")
-    return {
+    entry: dict[str, Any] = {
         "id": f"{list_url}#{index}",
         "type": "BitstringStatusListEntry",
         "statusPurpose": purpose,
         "statusListIndex": str(index),
         "statusListCredential": list_url,
     }
+    if purpose == MESSAGE:
+        entry["statusSize"] = STATUS_SIZE
+        entry["statusMessage"] = [{"status": f"0x{value:x}", "message": message}
+                                  for value, message in STATUS_MESSAGES.items()]
+    return entry
 
 
 def build_status_list_credential(
@@ -190,4 +232,5 @@ def decode_status_list_credential(cred: dict) -> tuple[str, BitstringStatusList]
 __all__ = [
     "BitstringStatusList", "StatusListError", "status_entry", "build_status_list_credential",
     "decode_status_list_credential", "allocate_index", "index_probes", "MIN_LENGTH", "PURPOSES",
+    "MESSAGE", "STATUS_SIZE", "STATUS_MESSAGES", "STATUS_VALUES", "entry_size", "new_list",
 ]

@@ -24,8 +24,8 @@ The verdict's ``status`` is one machine-readable word:
 from __future__ import annotations
 
 import enum
-import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -36,7 +36,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .credential import credential_summary
-from .jsonld import CREDENTIALS_V2, is_absolute_iri
+from .form import FormError, check_form, loads_strict
+from .jsonld import is_absolute_iri
 from .keys import KeyStatus, TrustedKey, TrustStore, format_datetime
 from .multibase import MultibaseError, ed25519_public_from_multikey
 from .signing import (
@@ -48,6 +49,7 @@ from .status_list import BitstringStatusList, StatusListError
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 2_000_000
+NOT_IN_FORM = "not a certificate in the expected form"
 
 StatusResolver = Callable[[str], "dict | None"]
 
@@ -201,11 +203,10 @@ def _parse_input(credential: Any) -> dict:
         if len(credential) > MAX_JSON_BYTES:
             raise _Stop(Status.NOT_A_CREDENTIAL, "input too large")
 
-        def bad_constant(name: str) -> Any:
-            raise ValueError(f"invalid JSON constant {name}")
-
         try:
-            credential = json.loads(credential, parse_constant=bad_constant)
+            credential = loads_strict(credential)
+        except FormError as exc:
+            raise _Stop(Status.NOT_A_CREDENTIAL, f"{NOT_IN_FORM}: {exc}") from None
         except (ValueError, RecursionError) as exc:
             raise _Stop(Status.NOT_A_CREDENTIAL, f"not valid JSON ({exc.__class__.__name__})") \
                 from None
@@ -228,10 +229,10 @@ _STRUCTURE_OK = Check("structure", True, "Well-formed W3C Verifiable Credential 
 
 
 def _check_structure(cred: dict, checks: list[Check]) -> tuple[str, datetime | None, datetime | None]:
-    ctx = cred.get("@context")
-    if type(ctx) is not list or not ctx or ctx[0] != CREDENTIALS_V2:
-        raise _Stop(Status.NOT_A_CREDENTIAL,
-                    f'@context must be a list starting with "{CREDENTIALS_V2}" (VC 2.0)')
+    try:
+        check_form(cred)
+    except FormError as exc:
+        raise _Stop(Status.NOT_A_CREDENTIAL, f"{NOT_IN_FORM}: {exc}") from None
     types = cred.get("type")
     if not (types == "VerifiableCredential"
             or (type(types) is list and "VerifiableCredential" in types)):
@@ -433,7 +434,30 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
     return entry
 
 
-_NOT_LABEL = {"revocation": "revoked", "suspension": "suspended"}
+# what each value of an entry means, by purpose; "message" entries name their values themselves
+_ONE_BIT_MEANINGS = {"revocation": {0: "valid", 1: "revoked"}, "suspension": {0: "valid", 1: "suspended"}}
+_NOT_LABEL = {"revocation": "revoked", "suspension": "suspended", "message": "revoked or suspended"}
+_HEX = re.compile(r"0x[0-9a-fA-F]{1,2}\Z")
+
+
+def _entry_meanings(entry: dict, purpose: str) -> tuple[int, dict[int, str]] | None:
+    """``(statusSize, {value: meaning})`` of a status entry; None for a purpose not understood."""
+    if purpose in _ONE_BIT_MEANINGS:
+        return 1, _ONE_BIT_MEANINGS[purpose]
+    if purpose != "message":
+        return None
+    size = entry.get("statusSize", 1)
+    messages = entry.get("statusMessage")
+    if type(size) is not int or not 1 <= size <= 8 or type(messages) is not list:
+        raise _Stop(Status.NOT_A_CREDENTIAL, "malformed BitstringStatusListEntry (statusSize / statusMessage)")
+    meanings: dict[int, str] = {}
+    for m in messages:
+        status, message = (m.get("status"), m.get("message")) if type(m) is dict else (None, None)
+        if type(status) is not str or not _HEX.match(status) or type(message) is not str \
+                or int(status, 16) in meanings:
+            raise _Stop(Status.NOT_A_CREDENTIAL, "malformed BitstringStatusListEntry (statusMessage)")
+        meanings[int(status, 16)] = message
+    return size, meanings
 
 
 def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: StatusResolver | None,
@@ -462,11 +486,13 @@ def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: Status
                 or e.get("id") == url:
             raise _Stop(Status.NOT_A_CREDENTIAL, "malformed BitstringStatusListEntry")
         index = int(idx)
-        label = _NOT_LABEL.get(purpose)
-        if label is None:
+        understood = _entry_meanings(e, purpose)
+        if understood is None:
             checks.append(Check("status", False, f'Unsupported status purpose "{purpose}"'))
             outcome = outcome or Status.STATUS_UNAVAILABLE
             continue
+        size, meanings = understood
+        title = "Certificate" if purpose == "message" else purpose.capitalize()
         doc = None
         if resolver is not None:
             try:
@@ -476,46 +502,50 @@ def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: Status
                 doc = None
         if doc is None:
             if require_status:
-                checks.append(Check("status", False, f"{purpose.capitalize()} status list "
-                                                     f"{url} unavailable"))
+                checks.append(Check("status", False, f"{title} status list {url} unavailable"))
                 outcome = outcome or Status.STATUS_UNAVAILABLE
             else:
-                checks.append(Check("status", None, f"{purpose.capitalize()} status not "
-                                                    f"checked (list {url} not available)"))
+                checks.append(Check("status", None, f"{title} status not checked "
+                                                    f"(list {url} not available)"))
             continue
         try:
             lst = _verify_status_list(url, doc, issuer, trusted, now)
             if lst.purpose != purpose:
                 raise StatusListError(f'list purpose "{lst.purpose}" does not match "{purpose}"')
-            is_set = lst.bits.get(index)  # raises for an index outside the list
+            value = lst.bits.value(index, size)  # raises for an index outside the list
         except StatusListError as exc:
-            checks.append(Check("status", False, f"{purpose.capitalize()} status list {url} "
+            checks.append(Check("status", False, f"{title} status list {url} "
                                                  f"could not be verified: {exc}"))
             outcome = outcome or Status.STATUS_UNAVAILABLE
             continue
-        if is_set:
-            when = None
-            if purpose == "revocation" and revocation_date is not None:
-                try:
-                    when = revocation_date(cred.get("id"))
-                except Exception:
-                    when = None
-                if isinstance(when, datetime):
-                    verdict.revoked_at = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-            if purpose == "revocation" and verdict.revoked_at is None and lst.valid_from:
-                verdict.notes.append(f"Revoked on or before {_day(lst.valid_from)} "
-                                     "(date of the status list)")
-            text = f"{'Revoked' if purpose == 'revocation' else 'Suspended'}"
-            if purpose == "revocation" and verdict.revoked_at:
-                text += f" on {_day(verdict.revoked_at)}"
-            checks.append(Check("status", False, f"{text} (status list {url}, index {index})"))
-            new = Status.REVOKED if purpose == "revocation" else Status.SUSPENDED
-            if outcome is None or outcome is Status.STATUS_UNAVAILABLE or (
-                    new is Status.REVOKED and outcome is Status.SUSPENDED):
-                outcome = new
-        else:
+        meaning = meanings.get(value)
+        if meaning == "valid":
             checks.append(Check("status", True, None, "Not {} (status list {}, index {})",
-                                (label, url, index)))
+                                (_NOT_LABEL[purpose], url, index)))
+            continue
+        if meaning not in ("revoked", "suspended"):
+            checks.append(Check("status", False, f"Status value {value:#x} in list {url} means "
+                                                 f"{meaning!r}, which this verifier does not know"))
+            outcome = outcome or Status.STATUS_UNAVAILABLE
+            continue
+        if meaning == "revoked" and revocation_date is not None:
+            try:
+                when = revocation_date(cred.get("id"))
+            except Exception:
+                when = None
+            if isinstance(when, datetime):
+                verdict.revoked_at = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        if meaning == "revoked" and verdict.revoked_at is None and lst.valid_from:
+            verdict.notes.append(f"Revoked on or before {_day(lst.valid_from)} "
+                                 "(date of the status list)")
+        text = "Revoked" if meaning == "revoked" else "Suspended"
+        if meaning == "revoked" and verdict.revoked_at:
+            text += f" on {_day(verdict.revoked_at)}"
+        checks.append(Check("status", False, f"{text} (status list {url}, index {index})"))
+        new = Status.REVOKED if meaning == "revoked" else Status.SUSPENDED
+        if outcome is None or outcome is Status.STATUS_UNAVAILABLE or (
+                new is Status.REVOKED and outcome is Status.SUSPENDED):
+            outcome = new
     return outcome
 
 

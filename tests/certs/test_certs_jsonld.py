@@ -46,10 +46,8 @@ def facts(draw):
         theta=draw(st.one_of(st.none(), st.floats(-4, 4, allow_nan=False))),
         previous_credential_id=draw(st.one_of(st.none(), st.just(f"https://{HOST}/c/old"))),
         scheme_url=draw(st.one_of(st.none(), st.just(f"https://{HOST}/schemes/x"))),
-        revocation=draw(st.one_of(st.none(), st.builds(
-            StatusRef, st.just(f"https://{HOST}/status/r/1"), st.integers(0, 131071)))),
-        suspension=draw(st.one_of(st.none(), st.builds(
-            StatusRef, st.just(f"https://{HOST}/status/s/1"), st.integers(0, 131071)))),
+        status=draw(st.one_of(st.none(), st.builds(
+            StatusRef, st.just(f"https://{HOST}/status/message/1"), st.integers(0, 131071)))),
         extra_tags=tuple(draw(st.lists(text, max_size=4))),
     )
     return make_facts(DID, n, **overrides)

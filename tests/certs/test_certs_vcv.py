@@ -12,7 +12,7 @@ from certs.keys import SigningKey
 from certs.signing import sign
 from certs.verify import Status, verify
 
-from certs_testlib import HOST, NOW, REV_URL, SUS_URL
+from certs_testlib import HOST, NOW, REV_URL, STATUS_URL, SUS_URL
 
 SUITES = ["eddsa-rdfc-2022", "eddsa-jcs-2022"]
 TRUSTED = f"did:web:{HOST}"
@@ -35,14 +35,18 @@ def test_valid_credential_accepted_by_both(vcv, issuer, suite):
     cred = issuer.issue(suite)
     code, report, verdict = both(vcv, issuer, cred)
     assert code == 0, report
-    assert report["status"] == {"revocation": False, "suspension": False}
+    assert report["status"] == {"message": False}
+    assert verdict.status is Status.VALID, verdict.facts
+    legacy = issuer.issue_legacy(suite, n=2)  # issued before the single status entry
+    code, report, verdict = both(vcv, issuer, legacy)
+    assert code == 0 and report["status"] == {"revocation": False, "suspension": False}, report
     assert verdict.status is Status.VALID, verdict.facts
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_status_list_credentials_accepted(vcv, issuer, suite):
     issuer.publish_lists(suite)
-    for url in (REV_URL, SUS_URL):
+    for url in (STATUS_URL, REV_URL, SUS_URL):
         code, report = vcv.verify(issuer.lists[url], docs=[issuer.keystore.did_document()],
                                   trusted=TRUSTED)
         assert code == 0, report
@@ -89,13 +93,18 @@ def test_not_yet_valid_rejected_by_both(vcv, issuer, suite):
 @pytest.mark.parametrize("purpose,expected", [("revocation", Status.REVOKED),
                                               ("suspension", Status.SUSPENDED)])
 def test_revoked_and_suspended_rejected_by_both(vcv, issuer, suite, purpose, expected):
-    cred = issuer.issue(suite, n=7)
+    """On the one-bit entries of certificates issued before the single status entry: vcv's status
+    library reads one bit per entry whatever the entry's statusSize, so it cannot read the two-bit
+    "message" entry of today's certificates (ours is checked in test_certs_verify)."""
+    cred = issuer.issue_legacy(suite, n=7)
     issuer.set_bit(purpose, 107)
     code, report, verdict = both(vcv, issuer, cred)
     assert code == 1 and report["status"][purpose] is True, report
     assert verdict.status is expected, verdict.facts
+    assert verify(issuer.issue(suite, n=7), trusted=issuer.trust(),
+                  status_resolver=issuer.resolver).status is expected
     # a neighbour is unaffected
-    code, report, verdict = both(vcv, issuer, issuer.issue(suite, n=8))
+    code, report, verdict = both(vcv, issuer, issuer.issue_legacy(suite, n=8))
     assert code == 0 and verdict.valid
 
 
@@ -119,7 +128,7 @@ def test_wrong_key_rejected_by_both(vcv, issuer, suite):
 @pytest.mark.parametrize("suite", SUITES)
 def test_untrusted_self_signed_did_key_rejected_by_both(vcv, issuer, suite):
     key = SigningKey.generate()  # did:key issuer
-    facts = issuer.facts(revocation=None, suspension=None)
+    facts = issuer.facts(status=None)
     from certs.credential import build_credential
 
     doc = build_credential(facts)
@@ -162,7 +171,7 @@ def test_unusual_characters_canonicalize_like_the_reference(vcv, issuer):
     JavaScript implementation exactly, or signatures would not verify there."""
     for name in ("Zoë \b Backspace\tTab", "Ünïcødé \x7f DEL \x1f US", "Emoji 😀 and \ufffd",
                  'Quote " and back\\slash', "Line\nbreak\r\n", "李小龍 Ωμέγα"):
-        facts = issuer.facts(revocation=None, suspension=None)
+        facts = issuer.facts(status=None)
         from certs.credential import build_credential
 
         doc = build_credential(facts)

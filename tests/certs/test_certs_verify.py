@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from certs.keys import SigningKey, TrustStore
 from certs.signing import JCS, RDFC, sign
-from certs.status_list import BitstringStatusList
+from certs.credential import build_credential
+from certs.status_list import BitstringStatusList, new_list
 from certs.verify import Status, clear_status_list_cache, verify
-from certs_testlib import NOW, REV_URL, SUS_URL
+from certs_testlib import NOW, REV_URL, STATUS_URL
 
 SUITES = [RDFC, JCS]
 
@@ -30,7 +31,7 @@ def test_valid_with_facts_and_summary(issuer, suite):
     assert v.status is Status.VALID and v.valid
     facts = "\n".join(v.facts)
     assert f"Signature valid ({suite}, key {issuer.did}#k1)" in facts
-    assert "Valid until " in facts and "Not revoked" in facts and "Not suspended" in facts
+    assert "Valid until " in facts and "Not revoked or suspended" in facts
     s = v.summary
     assert s["learner_name"] == "Ada Łovelace"
     assert s["exam_name"].startswith("Social Media Risk")
@@ -89,20 +90,59 @@ def test_status_unavailable(issuer):
     # a tampered list does not verify
     clear_status_list_cache()
     bad = copy.deepcopy(issuer.lists)
-    other_bits = BitstringStatusList()
-    other_bits.set(5)
-    bad[REV_URL]["credentialSubject"]["encodedList"] = other_bits.encode()
+    other_bits = new_list("message")
+    other_bits.set_value(101, 2, 2)
+    bad[STATUS_URL]["credentialSubject"]["encodedList"] = other_bits.encode()
     assert check(issuer, cred, status_resolver=bad.get).status is Status.STATUS_UNAVAILABLE
     # a list from another issuer is not accepted
     other = SigningKey.generate()
-    foreign = dict(issuer.lists[REV_URL])
+    foreign = dict(issuer.lists[STATUS_URL])
     foreign.pop("proof")
     foreign["issuer"] = other.did
-    forged = {**issuer.lists, REV_URL: sign(foreign, other)}
+    forged = {**issuer.lists, STATUS_URL: sign(foreign, other)}
     assert check(issuer, cred, status_resolver=forged.get).status is Status.STATUS_UNAVAILABLE
     # the purpose must match
-    swapped = {REV_URL: issuer.lists[SUS_URL] | {"id": REV_URL}, SUS_URL: issuer.lists[SUS_URL]}
+    swapped = {STATUS_URL: issuer.lists[REV_URL] | {"id": STATUS_URL}}
     assert check(issuer, cred, status_resolver=swapped.get).status is Status.STATUS_UNAVAILABLE
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_one_status_entry_of_two_bits(issuer, suite):
+    """Open Badges 3.0 allows one credentialStatus: revocation and suspension share one two-bit
+    "message" entry whose statusMessage names each value."""
+    cred = issuer.issue(suite, n=4)
+    entry = cred["credentialStatus"]
+    assert isinstance(entry, dict) and entry["statusPurpose"] == "message" and entry["statusSize"] == 2
+    assert {m["message"] for m in entry["statusMessage"]} == {"valid", "suspended", "revoked"}
+    issuer.set_bit("suspension", 103)  # a neighbour's state must not leak into this entry
+    assert check(issuer, cred).valid
+    issuer.set_bit("suspension", 104)
+    assert check(issuer, cred).status is Status.SUSPENDED
+    issuer.set_bit("revocation", 104)
+    assert check(issuer, cred).status is Status.REVOKED
+    issuer.set_bit("suspension", 104, False)
+    assert check(issuer, cred).status is Status.REVOKED
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_certificates_issued_with_two_status_entries_keep_verifying(issuer, suite):
+    cred = issuer.issue_legacy(suite, n=5)
+    assert [e["statusPurpose"] for e in cred["credentialStatus"]] == ["revocation", "suspension"]
+    assert check(issuer, cred).valid
+    issuer.set_bit("suspension", 105)
+    assert check(issuer, cred).status is Status.SUSPENDED
+    issuer.set_bit("revocation", 105)
+    assert check(issuer, cred).status is Status.REVOKED
+
+
+def test_a_status_value_with_no_known_meaning_is_not_valid(issuer):
+    unsigned = build_credential(issuer.facts(6))
+    unsigned["credentialStatus"]["statusMessage"][1]["message"] = "pending review"
+    cred = sign(unsigned, issuer.keystore.active_key())
+    assert check(issuer, cred).valid
+    issuer.set_bit("suspension", 106)
+    v = check(issuer, cred)
+    assert v.status is Status.STATUS_UNAVAILABLE and any("pending review" in f for f in v.facts)
 
 
 def test_a_status_list_signed_just_after_the_verification_moment_counts(issuer):
@@ -120,7 +160,7 @@ def test_a_status_list_signed_just_after_the_verification_moment_counts(issuer):
 
 
 def test_no_status_entries_is_valid_but_noted(issuer):
-    v = check(issuer, issuer.issue(revocation=None, suspension=None))
+    v = check(issuer, issuer.issue(status=None))
     assert v.valid and any("cannot be revoked" in f for f in v.facts)
 
 
@@ -332,7 +372,7 @@ def test_a_cached_status_list_is_not_trusted_for_a_different_key_with_the_same_i
     """Two issuers whose keys share an id (e.g. `#k1`) must not share a verified status list."""
     from certs.keys import KeyStore
     from certs.signing import sign
-    from certs.status_list import BitstringStatusList, build_status_list_credential
+    from certs.status_list import build_status_list_credential
     from certs.verify import _verify_status_list
     from datetime import datetime, timezone
 
