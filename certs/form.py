@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from .jsonld import CREDENTIALS_V2, known_context_urls
+from . import jsonld
 
 MAX_DEPTH = 32
 JCS_SUITE = "eddsa-jcs-2022"
@@ -67,9 +67,9 @@ def loads_strict(text: str | bytes) -> Any:
 
 
 def _check_context(ctx: Any, where: str) -> None:
-    if type(ctx) is not list or not ctx or ctx[0] != CREDENTIALS_V2:
-        raise FormError(f'{where} must be a list starting with "{CREDENTIALS_V2}"')
-    known = known_context_urls()
+    if type(ctx) is not list or not ctx or ctx[0] != jsonld.CREDENTIALS_V2:
+        raise FormError(f'{where} must be a list starting with "{jsonld.CREDENTIALS_V2}"')
+    known = jsonld.known_context_urls()
     for entry in ctx:
         if type(entry) is not str:
             raise FormError(f"{where} holds an inline context; only published context URLs are accepted")

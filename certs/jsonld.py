@@ -14,9 +14,11 @@ Canonicalization has two routes that produce the same output:
    every term lookup per context state, so a credential of a known shape costs only dict
    lookups. It handles the subset of JSON-LD that credentials use (node objects, ``id`` /
    ``type``, plain and typed literals, ``@id``/``@vocab`` coercion, ``@set`` containers,
-   type-scoped and property-scoped contexts) and refuses anything else.
+   type-scoped and property-scoped contexts) and declines anything else — including terms
+   defined only through ``@vocab`` and blank node identifiers — without judging it.
 2. A **reference path** through pyld's expansion and RDF conversion, used whenever the fast
-   path declines. Both routes end in the same RDFC-1.0 implementation below.
+   path declines; it alone decides whether such input is unsafe. Both routes end in the same
+   RDFC-1.0 implementation below.
 
 Both routes run in "safe mode" like the reference JavaScript implementation used by
 verifiers (jsonld.js ``safe: true``): a property that is not defined by the contexts, a
@@ -96,6 +98,7 @@ def _context_text(url: str) -> str:
     return (CONTEXT_DIR / name).read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=1)
 def known_context_urls() -> frozenset[str]:
     return frozenset(_context_index())
 
@@ -274,9 +277,9 @@ class _Ctx:
                 return _Term(_TYPE)
             raise _Unsupported(key)
         if mapping is None:
-            if ":" in key:
-                raise _Unsupported(key)  # compact / absolute IRI as a property name
-            raise UnsafeJsonLd(f'property "{key}" is not defined by the @context')
+            # not a term: a compact / absolute IRI, a term defined only by @vocab, or truly
+            # undefined. The reference path tells these apart (and refuses the last).
+            raise _Unsupported(key)
         if mapping.get("reverse"):
             raise _Unsupported(key)
         target = mapping.get("@id")
@@ -341,6 +344,8 @@ class _Ctx:
         for values in type_values:
             for v in values:
                 iri = _expand_iri(self.active, v, vocab=True)
+                if isinstance(iri, str) and iri.startswith("_:"):
+                    raise _Unsupported("blank node type")
                 if not is_absolute_iri(iri):
                     raise UnsafeJsonLd(f'type "{v}" is not defined by the @context')
                 type_iris.append(_iri(iri))
@@ -461,6 +466,8 @@ class _FastToRdf:
                 obj = self._id_value(v, ctx)
             elif coerce == "@vocab":
                 iri = _expand_iri(t.vocab_ctx, v, vocab=True)
+                if isinstance(iri, str) and iri.startswith("_:"):
+                    raise _Unsupported("blank node value")
                 if not is_absolute_iri(iri):
                     raise UnsafeJsonLd(f'value "{v}" is not defined by the @context')
                 obj = _iri(iri)
@@ -813,6 +820,16 @@ class _Canonicalizer:
 def canonicalize_quads(quads: list[tuple[str, str, str, str]]) -> str:
     """RDFC-1.0 canonical N-Quads of a dataset given as serialized-term 4-tuples."""
     return _Canonicalizer(quads).run()
+
+
+def canonicalize_quads_with_map(
+    quads: list[tuple[str, str, str, str]],
+) -> tuple[str, dict[str, str]]:
+    """Canonical N-Quads and the issued identifiers map of RDFC-1.0 (input blank node label →
+    canonical label, both without ``_:``), e.g. to relate canonical labels to the input."""
+    canonicalizer = _Canonicalizer(quads)
+    nquads = canonicalizer.run()
+    return nquads, {old[2:]: new for old, new in canonicalizer.canonical.issued.items()}
 
 
 # --------------------------------------------------------------------------- public API

@@ -14,6 +14,7 @@ from certs.credential import StatusRef, build_credential
 from certs.signing import JCS, RDFC
 from certs.status_list import BitstringStatusList, build_status_list_credential
 from certs_testlib import HOST, NOW, make_facts
+from conformance_data import EXAMPLES_V2, vector_contexts
 
 DID = f"did:web:{HOST}"
 
@@ -160,3 +161,76 @@ def test_loader_is_offline_only():
 def test_rdfc_escaping():
     assert jsonld.escape_literal('a"b\\c\n\r\t\b\f\x01\x7f') == \
         'a\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u007F'
+
+
+# a credential whose subject property is defined only by the examples context's @vocab (the
+# W3C vc-di-eddsa "alumni" vector)
+ALUMNI = {
+    "@context": [jsonld.CREDENTIALS_V2, EXAMPLES_V2],
+    "id": "urn:uuid:58172aac-d8ba-11ed-83dd-0b3aef56cc33",
+    "type": ["VerifiableCredential", "AlumniCredential"],
+    "issuer": "https://vc.example/issuers/5678",
+    "validFrom": "2023-01-01T00:00:00Z",
+    "credentialSubject": {"id": "did:example:abcdefgh", "alumniOf": "The School of Examples"},
+}
+
+
+@pytest.fixture
+def examples_context():
+    """The examples context (not bundled: it is test material in ../shared) is loadable."""
+    with vector_contexts():
+        yield
+
+
+@pytest.fixture
+def reference_calls(monkeypatch):
+    """Records the documents the reference (pyld) path is asked to convert."""
+    calls = []
+    reference = jsonld._reference_quads
+
+    def spy(doc):
+        calls.append(doc)
+        return reference(doc)
+
+    monkeypatch.setattr(jsonld, "_reference_quads", spy)
+    return calls
+
+
+def test_property_defined_by_vocab_is_canonicalized_like_pyld(examples_context):
+    """Regression: the fast path refused a term it did not find in the context mappings as
+    undefined, although @vocab defines it, so the W3C alumni vector failed to verify."""
+    out = jsonld.canonize(ALUMNI)
+    assert out == jsonld.pyld_canonize(ALUMNI)
+    assert '<https://www.w3.org/ns/credentials/examples#alumniOf> "The School of Examples"' in out
+
+
+def test_undefined_property_is_refused_by_the_reference_path(reference_calls):
+    # without the examples context (and its @vocab) alumniOf is not defined
+    doc = {**ALUMNI, "@context": [jsonld.CREDENTIALS_V2], "type": ["VerifiableCredential"]}
+    with pytest.raises(jsonld.UnsafeJsonLd, match="alumniOf"):
+        jsonld.canonize(doc)
+    assert reference_calls == [doc]  # the fast path declined instead of deciding
+
+
+@pytest.mark.parametrize("doc", [
+    {**ALUMNI, "@context": jsonld.CREDENTIALS_V2, "type": ["VerifiableCredential", "_:t"],
+     "credentialSubject": {"id": "did:example:abcdefgh"}},
+    {"@context": jsonld.CREDENTIALS_V2, "type": "DataIntegrityProof",
+     "cryptosuite": "eddsa-rdfc-2022", "proofPurpose": "_:purpose"},
+], ids=["blank-node-type", "blank-node-vocab-value"])
+def test_blank_node_iris_fall_back_to_the_reference_path(doc, reference_calls):
+    """The fast path does not handle blank node identifiers; it must not refuse them either."""
+    assert jsonld.canonize(doc) == jsonld.pyld_canonize(doc)
+    assert reference_calls == [doc]
+
+
+def test_vector_contexts_stay_test_material():
+    """The examples context is not bundled, and nothing cached while a test could load it
+    outlives the test."""
+    doc = {**ALUMNI, "credentialSubject": {"id": "did:example:abcdefgh"}}  # fast path only
+    with vector_contexts():
+        jsonld.canonize(doc)
+    assert EXAMPLES_V2 not in jsonld.known_context_urls()
+    for fast in (True, False):
+        with pytest.raises(jsonld.JsonLdError, match="examples/v2"):
+            jsonld.canonize(doc, fast=fast)
