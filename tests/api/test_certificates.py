@@ -16,6 +16,7 @@ from certs.service import status_of, verify_credential
 from item_bank.db import transaction
 from item_bank.models import Item
 from learners import sign_in
+from ob_schema import ob_schema_errors
 
 FRONTLINE = "social-media-frontline"
 
@@ -60,6 +61,7 @@ def test_a_pass_earns_a_credential_that_both_verifiers_accept(client, app, vcv):
     assert verdict["status"] == "valid", verdict["checks"]
     assert verdict["summary"]["learner_name"] == "Ada Lovelace"
 
+    assert ob_schema_errors(credential) == []
     issuer = credential["issuer"]["id"]
     code, report = vcv.verify(credential, docs=published(client), trusted=issuer)
     assert code == 0 and report["verified"] is True, report
@@ -71,6 +73,7 @@ def test_manager_exam_credentials_use_jcs_and_verify_independently(client, app, 
     result = sit(client, app, exam="social-media-manager", email="mgr@example.com")
     credential = credential_of(client, result)
     assert credential["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+    assert ob_schema_errors(credential) == []
     assert client.post("/api/v1/verify", json=credential).get_json()["status"] == "valid"
     code, report = vcv.verify(credential, docs=published(client), trusted=credential["issuer"]["id"])
     assert code == 0, report
