@@ -31,6 +31,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from .credential import credential_summary
+from .form import FormError, loads_strict
 from .signing import parse_datetime
 
 log = logging.getLogger(__name__)
@@ -478,8 +479,11 @@ def extract_credential_from_pdf(data: bytes) -> dict:
                                  f"the PDF has no embedded credential ({ATTACHMENT_NAME})")
     raw = blobs[0]
     try:
-        cred = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        cred = loads_strict(raw.decode("utf-8"))
+    except FormError as exc:
+        raise PdfCredentialError("invalid_credential", f"the embedded credential is not in the "
+                                                       f"expected form: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise PdfCredentialError("invalid_credential", "the embedded credential is not valid JSON") \
             from None
     if not isinstance(cred, dict):

@@ -1,6 +1,7 @@
 """Certificate PDF: content, embedded credential round trip, QR code, error handling."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -92,3 +93,23 @@ def test_qr_code_reads_back(signed, tmp_path):
     out = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "c.png")], capture_output=True,
                          text=True)
     assert out.stdout.strip() == url
+
+
+def test_an_embedded_credential_with_a_repeated_key_is_refused(signed):
+    """JSON parsers disagree on which of two equal keys wins: the verifier never guesses."""
+    from io import BytesIO
+
+    from pypdf import PdfWriter
+
+    from certs.pdf import ATTACHMENT_NAME
+
+    until = json.dumps(signed["validUntil"])
+    text = json.dumps(signed).replace(f'"validUntil": {until}',
+                                      f'"validUntil": {until}, "validUntil": "2999-01-01T00:00:00Z"', 1)
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_attachment(ATTACHMENT_NAME, text.encode())
+    out = BytesIO()
+    writer.write(out)
+    with pytest.raises(PdfCredentialError, match="appears twice"):
+        extract_credential_from_pdf(out.getvalue())
