@@ -28,6 +28,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import re
 import stat
 import threading
@@ -246,6 +247,7 @@ class TrustedKey:
     public_key: bytes
     status: KeyStatus = KeyStatus.ACTIVE
     compromised_since: datetime | None = None
+    retired_at: datetime | None = None
     _verifier: Ed25519PublicKey = field(default=None, repr=False, compare=False)
 
     def verify(self, signature: bytes, data: bytes) -> bool:
@@ -254,6 +256,15 @@ class TrustedKey:
             return True
         except InvalidSignature:
             return False
+
+    def retired_before(self, created: datetime | None) -> bool:
+        """Was the key already retired when a proof claiming ``created`` was made? (A proof without
+        a date could have been made at any time.) Retired keys only verify what they signed while
+        active. Both dates are whole seconds: a proof stamped the second of retirement counts as
+        made before it."""
+        if self.retired_at is None:
+            return False
+        return created is None or created > self.retired_at
 
     def compromised_for(self, created: datetime | None) -> bool:
         """Does the compromise cover a proof created at ``created``?"""
@@ -292,6 +303,7 @@ class TrustStore:
         *,
         status: KeyStatus | str = KeyStatus.ACTIVE,
         compromised_since: datetime | None = None,
+        retired_at: datetime | None = None,
         controller: str | None = None,
     ) -> TrustedKey:
         """Trust a key (``public_key`` as raw 32 bytes or a ``publicKeyMultibase``)."""
@@ -306,6 +318,7 @@ class TrustStore:
             public_key=bytes(public_key),
             status=KeyStatus(status),
             compromised_since=compromised_since,
+            retired_at=retired_at,
             _verifier=Ed25519PublicKey.from_public_bytes(bytes(public_key)),
         )
         self._keys[verification_method] = key
@@ -313,7 +326,9 @@ class TrustStore:
         return key
 
     def add_did_document(self, doc: dict) -> None:
-        """Trust the issuer of a DID document and the keys it lists for ``assertionMethod``."""
+        """Trust the issuer of a DID document and its keys: those listed for ``assertionMethod``
+        (a retired one carries ``expires``: it verifies only proofs made before), and those it marks
+        ``revoked`` (withdrawn as compromised: every proof made with them is refused)."""
         did = doc["id"]
         allowed = set()
         for ref in doc.get("assertionMethod", []):
@@ -321,9 +336,18 @@ class TrustStore:
         methods = list(doc.get("verificationMethod", [])) + [
             r for r in doc.get("assertionMethod", []) if isinstance(r, dict)]
         for vm in methods:
-            if vm.get("id") in allowed and vm.get("type") == "Multikey" \
-                    and vm.get("controller") == did:
-                self.add_key(vm["id"], vm["publicKeyMultibase"], controller=did)
+            if not isinstance(vm, dict) or vm.get("type") != "Multikey" or vm.get("controller") != did:
+                continue
+            if "revoked" in vm:
+                self.add_key(vm["id"], vm["publicKeyMultibase"], controller=did,
+                             status=KeyStatus.COMPROMISED)
+            elif vm.get("id") in allowed:
+                expires = _parse_dt(vm["expires"]) if isinstance(vm.get("expires"), str) else None
+                if "expires" in vm and expires is None:
+                    continue  # an unreadable retirement date: do not trust the key at all
+                self.add_key(vm["id"], vm["publicKeyMultibase"], controller=did,
+                             status=KeyStatus.RETIRED if expires else KeyStatus.ACTIVE,
+                             retired_at=expires)
         self._issuers.add(did)
 
     def key(self, verification_method: str) -> TrustedKey | None:
@@ -483,6 +507,21 @@ class KeyStore:
             raise KeyStoreError(f"key {kid} is not an Ed25519 key")
         return pk
 
+    def _destroy_private(self, kid: str) -> None:
+        """A key that may no longer sign leaves the directory (overwritten, then unlinked), so
+        whoever reads the directory later cannot sign with it."""
+        self._signing.pop(kid, None)
+        path = self._key_path(kid)
+        try:
+            size = path.stat().st_size
+            with open(path, "r+b") as fh:
+                fh.write(secrets.token_bytes(size))
+                fh.flush()
+                os.fsync(fh.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
     def _new_key(self) -> KeyInfo:
         n = 1 + max((int(k.kid[1:]) for k in self._infos), default=0)
         kid = f"k{n}"
@@ -539,53 +578,67 @@ class KeyStore:
     def rotate(self) -> SigningKey:
         """Create a new active key; the previous active key becomes ``retired``."""
         with self._exclusive():
-            now = utcnow()
-            for k in list(self._infos):
-                if k.status is KeyStatus.ACTIVE:
-                    self._replace(replace(k, status=KeyStatus.RETIRED, retired_at=now))
-            info = self._new_key()
-            self._save()
+            info = self._replace_active(utcnow())
             log.info("rotated issuer key for %s: new key %s", self.did, info.kid)
         return self.active_key()
 
+    def _replace_active(self, now: datetime, withdrawn: tuple[KeyInfo, ...] = ()) -> KeyInfo:
+        """Retire the active key for a new one (under the lock) and destroy the private keys that
+        may no longer sign."""
+        retired = [k for k in self._infos if k.status is KeyStatus.ACTIVE]
+        for k in retired:
+            self._replace(replace(k, status=KeyStatus.RETIRED, retired_at=now))
+        info = self._new_key()
+        self._save()
+        for k in (*withdrawn, *retired):
+            self._destroy_private(k.kid)
+        return info
+
     def mark_compromised(self, kid: str, since: datetime | None = None) -> KeyInfo:
         """Withdraw a key. Credentials it signed stop verifying — all of them (``since=None``)
-        or those whose proof was created at/after ``since``. If it was the active key a new
-        one is created."""
+        or those whose proof was created at/after ``since``. A new active key is created (the
+        previous active one, if it was not the withdrawn key, is retired): status lists are then
+        signed by a key an outdated copy of the DID document does not list, so a verifier holding
+        such a copy cannot check status with it and is told to fetch the current one."""
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
         with self._exclusive():
             info = next((k for k in self._infos if k.kid == kid), None)
             if info is None:
                 raise KeyError(kid)
-            was_active = info.status is KeyStatus.ACTIVE
+            now = utcnow()
             self._replace(replace(info, status=KeyStatus.COMPROMISED,
-                                  compromised_at=utcnow(), compromised_since=since))
-            if was_active:
-                self._new_key()
-            self._save()
-            self._signing.pop(kid, None)
+                                  compromised_at=now, compromised_since=since))
+            self._replace_active(now, withdrawn=(info,))
             log.warning("issuer key %s of %s marked compromised", kid, self.did)
             return next(k for k in self._infos if k.kid == kid)
 
     def did_document(self) -> dict:
-        """The did:web DID document to publish: active and retired keys (never compromised)."""
-        infos = [k for k in self.keys() if k.status in (KeyStatus.ACTIVE, KeyStatus.RETIRED)]
+        """The did:web DID document to publish. Active and retired keys verify (``assertionMethod``);
+        a retired key carries ``expires`` (its retirement: it verifies only proofs made before), a
+        compromised one is listed ``revoked`` and outside ``assertionMethod``, so that a verifier
+        with a fresh copy answers "withdrawn key" rather than "unknown key" (W3C Controlled
+        Identifiers 1.0 verification method properties)."""
+        infos = self.keys()
         infos.sort(key=lambda k: (k.status is not KeyStatus.ACTIVE, -int(k.kid[1:])))
-        vms = [
-            {
+        vms = []
+        for k in infos:
+            vm = {
                 "id": self.verification_method(k.kid),
                 "type": "Multikey",
                 "controller": self.did,
                 "publicKeyMultibase": k.public_key_multibase,
             }
-            for k in infos
-        ]
+            if k.status is KeyStatus.RETIRED and k.retired_at is not None:
+                vm["expires"] = format_datetime(k.retired_at)
+            elif k.status is KeyStatus.COMPROMISED:
+                vm["revoked"] = format_datetime(k.compromised_at or utcnow())
+            vms.append(vm)
         return {
             "@context": [DID_V1_CONTEXT, MULTIKEY_V1_CONTEXT],
             "id": self.did,
             "verificationMethod": vms,
-            "assertionMethod": [vm["id"] for vm in vms],
+            "assertionMethod": [vm["id"] for vm in vms if "revoked" not in vm],
         }
 
     def did_document_url(self) -> str:
@@ -606,6 +659,7 @@ class KeyStore:
         for k in self.keys():
             ts.add_key(self.verification_method(k.kid), k.public_key_multibase,
                        status=k.status, compromised_since=k.compromised_since,
+                       retired_at=k.retired_at if k.status is KeyStatus.RETIRED else None,
                        controller=self.did)
         return ts
 

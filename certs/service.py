@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -248,7 +248,11 @@ def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor:
 
 # ---------------------------------------------------------------- status lists
 
-_signed_lists: dict[tuple[str, str, str], dict] = {}  # (purpose, bits digest, public key) -> signed list
+# A status list is signed for a day (validUntil), so a copy kept offline goes stale and is refused rather
+# than vouching for a certificate revoked since; it is re-signed when its bits or the key change, or when
+# half of its validity is gone.
+STATUS_LIST_TTL = timedelta(days=1)
+_signed_lists: dict[tuple[str, str, str], tuple[dict, datetime]] = {}  # (purpose, bits, key) -> (list, validUntil)
 _lists_lock = threading.Lock()
 
 
@@ -271,15 +275,18 @@ def status_list_credential(db: Session, purpose: str, settings: IssuerSettings) 
             bits.set(index)
     key = settings.keys.active_key()
     cache_key = (purpose, hashlib.sha256(bits.to_bytes()).hexdigest(), key.public_key.hex())
+    now = utcnow()
     with _lists_lock:
         cached = _signed_lists.get(cache_key)
-    if cached is None:
+    if cached is None or cached[1] - STATUS_LIST_TTL / 2 < now:
+        valid_until = now + STATUS_LIST_TTL
         unsigned = build_status_list_credential(list_url=settings.status_list_url(purpose), issuer=settings.keys.did,
-                                                purpose=purpose, status_list=bits)
-        cached = sign(unsigned, key, cryptosuite="eddsa-rdfc-2022")
+                                                purpose=purpose, status_list=bits, valid_from=now,
+                                                valid_until=valid_until)
+        cached = (sign(unsigned, key, cryptosuite="eddsa-rdfc-2022"), valid_until)
         with _lists_lock:
             _signed_lists[cache_key] = cached
-    return cached
+    return cached[0]
 
 
 # ---------------------------------------------------------------- verification

@@ -305,7 +305,7 @@ def _check_proof(cred: dict, issuer: str, trusted: TrustStore | None, checks: li
         issuer_trusted = trusted is not None and trusted.is_trusted_issuer(issuer)
         if issuer_trusted:
             raise _Stop(Status.SIGNATURE_INVALID,
-                        f"{vm} is not a known key of the issuer {issuer}")
+                        f"{vm} is not a known key of the issuer {issuer} (an outdated DID document?)")
         if issuer.startswith("did:key:"):
             # self-certifying: we can check the signature, but nobody vouches for the issuer
             mb = issuer[len("did:key:"):]
@@ -332,6 +332,10 @@ def _check_proof(cred: dict, issuer: str, trusted: TrustStore | None, checks: li
         since = (f" since {_day(key.compromised_since)}" if key.compromised_since else "")
         raise _Stop(Status.COMPROMISED_KEY,
                     f"signed with key {vm}, which was withdrawn as compromised{since}")
+    if key.retired_before(parts.created):
+        raise _Stop(Status.SIGNATURE_INVALID,
+                    f"signed with key {vm} after it was retired on {_day(key.retired_at)}"
+                    if parts.created else f"signed with retired key {vm} at an unknown time")
     checks.append(Check("signature", True, None, "Signature valid ({}, key {})",
                         (parts.cryptosuite, vm)))
     if key.status is KeyStatus.RETIRED:
@@ -422,11 +426,14 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
         raise StatusListError("status list was issued by a different issuer")
     key = trusted.key(entry.verification_method)
     if key is None:
-        raise StatusListError("status list signing key is no longer trusted")
+        raise StatusListError(f"status list signed with {entry.verification_method}, a key the issuer's "
+                              "DID document does not list (an outdated DID document?)")
     if key.public_key != entry.public_key:
         raise StatusListError("status list was not signed by the trusted key of that id")
     if key.compromised_for(entry.created):
         raise StatusListError("status list was signed with a compromised key")
+    if key.retired_before(entry.created):
+        raise StatusListError("status list was signed with a key after its retirement")
     if entry.valid_from is not None and entry.valid_from > now + STATUS_LIST_CLOCK_SKEW:
         raise StatusListError("status list credential is not yet valid")
     if entry.valid_until is not None and entry.valid_until < now:
@@ -505,8 +512,9 @@ def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: Status
                 checks.append(Check("status", False, f"{title} status list {url} unavailable"))
                 outcome = outcome or Status.STATUS_UNAVAILABLE
             else:
-                checks.append(Check("status", None, f"{title} status not checked "
+                checks.append(Check("status", None, f"{title} status NOT checked "
                                                     f"(list {url} not available)"))
+                verdict.notes.append("Suspension and revocation were not checked")
             continue
         try:
             lst = _verify_status_list(url, doc, issuer, trusted, now)

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -169,11 +170,46 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- operations
 
 def cmd_token_create(args: argparse.Namespace) -> None:
-    from api.auth import create_token
+    from item_bank import staff_tokens
+
+    try:
+        with transaction(_factory()) as db:
+            token = staff_tokens.create(db, args.role, args.label or "", expires_days=args.expires_days,
+                                        actor=f"cli:{args.by}" if args.by else "cli")
+    except staff_tokens.TokenError as exc:
+        raise CommandError(str(exc)) from None
+    print(token)  # the only time it is shown: stdout holds nothing else, for $(certamen token create ...)
+    print(f"expires in {args.expires_days} days; `certamen token list` shows it, `certamen token revoke` ends it",
+          file=sys.stderr)
+
+
+def cmd_token_list(args: argparse.Namespace) -> None:
+    from item_bank import staff_tokens
 
     with transaction(_factory()) as db:
-        token = create_token(db, args.role, args.label or "")
-    print(token)
+        rows = staff_tokens.listing(db)
+
+    def text(rows: list[dict]) -> str:
+        head = f"{'id':>5}  {'role':<15} {'status':<8} {'created':<20} {'expires':<20} {'last used':<20} label"
+        lines = [head]
+        for r in rows:
+            lines.append(f"{r['id']:>5}  {r['role']:<15} {r['status']:<8} {r['created'] or '-':<20} "
+                         f"{r['expires'] or '-':<20} {r['last_used'] or 'never':<20} {r['label']}"
+                         + (f"  [revoked {r['revoked']} by {r['revoked_by']}]" if r["revoked"] else ""))
+        return "\n".join(lines)
+
+    _emit(args, rows, text)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    from item_bank import staff_tokens
+
+    try:
+        with transaction(_factory()) as db:
+            done = staff_tokens.revoke(db, args.id, by=f"cli:{args.by}", reason=args.reason or "")
+    except staff_tokens.TokenError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"token {args.id} revoked: it is refused from now on" if done else f"token {args.id} was already revoked")
 
 
 def cmd_learner_link(args: argparse.Namespace) -> None:
@@ -182,10 +218,12 @@ def cmd_learner_link(args: argparse.Namespace) -> None:
     public_url = os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
     try:
         with transaction(_factory()) as db:
-            token = create_signin_link(db, args.email, actor="cli")
+            link = create_signin_link(db, args.email, actor="cli", minutes=args.minutes)
     except AccountError as exc:
         raise CommandError(exc.message) from None
-    print(f"{public_url}/signin/link/{token}")
+    print(link.url(public_url))  # the secret is the fragment (after '#'): never sent to a server, never logged
+    print(f"valid once, for {args.minutes} minutes (until {link.expires_at.isoformat(timespec='minutes')})",
+          file=sys.stderr)
 
 
 def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
@@ -323,7 +361,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
         doc = json.loads(Path(path).read_text())
         lists[doc.get("id")] = doc
     verdict = verify(credential, trusted=trusted, status_resolver=lists.get,
-                     require_status=args.require_status).to_dict()
+                     require_status=not args.skip_status).to_dict()
 
     def text(v: dict) -> str:
         lines = [f"{v['status'].upper()}: {v['reason']}"]
@@ -332,6 +370,9 @@ def cmd_verify(args: argparse.Namespace) -> None:
         return "\n".join(lines)
 
     _emit(args, verdict, text)
+    if verdict["status"] == "status_unavailable" and not lists:
+        print("status not checked: pass the issuer's current status list with --status-list FILE "
+              "(or --skip-status to accept without it)", file=sys.stderr)
     if verdict["status"] != "valid":
         raise CommandError("not valid", code=1)
 
@@ -354,12 +395,19 @@ def cmd_cert_status(args: argparse.Namespace) -> None:
         print(f"certificate {cert.id}: {args.action} recorded ({args.reason})")
 
 
-def cmd_cert_policy_change(args: argparse.Namespace) -> None:
-    from datetime import datetime
+def _parse_when(text: str) -> datetime:
+    """An ISO date or date-time from the command line (UTC unless it says otherwise)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{text!r} is not an ISO date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
+
+def cmd_cert_policy_change(args: argparse.Namespace) -> None:
     from certs.service import add_policy_change
 
-    deadline = datetime.fromisoformat(args.deadline)
+    deadline = _parse_when(args.deadline)
     with transaction(_factory()) as db:
         add_policy_change(db, args.exam, args.min_version, deadline, args.reason, actor=f"cli:{args.by}")
     print(f"holders of {args.exam} certificates from exam versions below {args.min_version} "
@@ -367,13 +415,26 @@ def cmd_cert_policy_change(args: argparse.Namespace) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
+    from certs.key_lifecycle import rotate_key, withdraw_key
+
     keys = _issuer_settings().keys
     if args.keys_command == "rotate":
-        new = keys.rotate()
-        print(f"new active key {new.verification_method}; the previous one is retired (still verifies)")
+        with transaction(_factory()) as db:
+            new = rotate_key(db, keys, actor=f"cli:{args.by}")
+        print(f"new active key {new.verification_method}; the previous one is retired: it verifies what it "
+              "signed before, and its private key has left the key directory")
     elif args.keys_command == "compromise":
-        info = keys.mark_compromised(args.kid)
-        print(f"key {info.kid} marked compromised: credentials it signed no longer verify")
+        since = _parse_when(args.since) if args.since else None
+        try:
+            with transaction(_factory()) as db:
+                affected = withdraw_key(db, keys, args.kid, actor=f"cli:{args.by}", reason=args.reason, since=since)
+                rows = [(c.id, c.candidate.email, c.exam_id) for c in affected]
+        except KeyError:
+            raise CommandError(f"no key {args.kid!r} (certamen keys show lists them)") from None
+        print(f"key {args.kid} withdrawn as compromised: the {len(rows)} certificate(s) it signed"
+              f"{' from ' + args.since if since else ''} no longer verify; re-issue them:")
+        for cert_id, email, exam in rows:
+            print(f"  {cert_id}  {email}  {exam}")
     else:
         keys.active_key()
         print(json.dumps(keys.did_document(), indent=2))
@@ -460,8 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     learner = sub.add_parser("learner", help="learner accounts").add_subparsers(dest="learner_command", required=True)
-    link = learner.add_parser("link", help="print a one-time sign-in link (valid 24 h) for a learner")
+    link = learner.add_parser("link", help="print a one-time sign-in link (valid 15 minutes) for a learner")
     link.add_argument("email")
+    link.add_argument("--minutes", type=int, default=15, help="how long the link stays valid (1 to 60, default 15)")
     link.set_defaults(func=cmd_learner_link)
     grant = learner.add_parser("grant-attempt", help="let a learner past an exam's attempt limit / waiting period")
     grant.add_argument("email")
@@ -469,11 +531,23 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--reason", required=True)
     grant.set_defaults(func=cmd_learner_grant_attempt)
 
-    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    token = sub.add_parser("token", help="staff and integration API tokens").add_subparsers(dest="token_command",
+                                                                                           required=True)
     create = token.add_parser("create", help="create a bearer token for a role (printed once)")
     create.add_argument("--role", required=True, choices=["hr", "psychometrician", "admin"])
-    create.add_argument("--label")
+    create.add_argument("--label", help="what or who it is for (shown by `token list`)")
+    create.add_argument("--expires-days", type=int, default=90, help="days until it expires (1 to 730, default 90)")
+    create.add_argument("--by", help="who creates it (audited)")
     create.set_defaults(func=cmd_token_create)
+    tlist = token.add_parser("list", help="every token: id, role, label, created, expires, last used, revoked "
+                                          "(never the secret)")
+    tlist.add_argument("--json", action="store_true")
+    tlist.set_defaults(func=cmd_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("id", type=int)
+    revoke.add_argument("--by", required=True, help="who revokes it (audited)")
+    revoke.add_argument("--reason")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
     verify = audit.add_parser("verify", help="check the hash chain")
@@ -508,7 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("file")
     ver.add_argument("--did-doc", action="append", help="the issuer's DID document (default: the local key store)")
     ver.add_argument("--status-list", action="append", help="a status list credential file (repeatable)")
-    ver.add_argument("--require-status", action="store_true", help="fail when a status list is not given")
+    ver.add_argument("--skip-status", action="store_true",
+                     help="accept without checking suspension and revocation (the verdict says so)")
+    ver.add_argument("--require-status", action="store_true", help=argparse.SUPPRESS)  # the default now
     ver.add_argument("--json", action="store_true")
     ver.set_defaults(func=cmd_verify)
 
@@ -534,9 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="issuer signing keys").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("show", help="print the issuer's DID document").set_defaults(func=cmd_keys)
-    keys.add_parser("rotate", help="new signing key; the old one keeps verifying").set_defaults(func=cmd_keys)
-    comp = keys.add_parser("compromise", help="withdraw a key: its credentials stop verifying")
+    rotate = keys.add_parser("rotate", help="new signing key; the old one verifies what it signed before")
+    rotate.add_argument("--by", required=True, help="who rotates (audited)")
+    rotate.set_defaults(func=cmd_keys)
+    comp = keys.add_parser("compromise", help="withdraw a key: its credentials stop verifying (listed for re-issue)")
     comp.add_argument("kid")
+    comp.add_argument("--reason", required=True)
+    comp.add_argument("--by", required=True, help="who withdraws it (audited)")
+    comp.add_argument("--since", help="ISO date: only proofs made from then on are withdrawn (default: all)")
     comp.set_defaults(func=cmd_keys)
 
     serve = sub.add_parser("serve", help="serve the web app")

@@ -101,8 +101,11 @@ def test_compromise_withdraws_key_and_replaces_active(tmp_path):
     info = ks.mark_compromised("k1", since=since)
     assert info.status is KeyStatus.COMPROMISED and info.compromised_since == since
     assert ks.active_key().kid == "k2"
-    assert [vm["id"] for vm in ks.did_document()["verificationMethod"]] == [
-        "did:web:certs.example.com#k2"]
+    doc = ks.did_document()
+    assert doc["assertionMethod"] == ["did:web:certs.example.com#k2"]
+    withdrawn = [vm for vm in doc["verificationMethod"] if vm["id"].endswith("#k1")]
+    assert len(withdrawn) == 1 and withdrawn[0]["revoked"]  # listed as withdrawn, not left unknown
+    assert not (tmp_path / "keys" / "k1.key").exists()
     ts = ks.trust_store()
     tk = ts.key("did:web:certs.example.com#k1")
     assert tk.status is KeyStatus.COMPROMISED
