@@ -99,7 +99,7 @@ class CertificateFacts:
     previous_credential_id: str | None = None
     scheme_url: str | None = None
     awarded: datetime | None = None          # awardedDate; defaults to valid_from
-    email_salt: str | None = None            # random per credential unless given
+    email_salt: str | None = None            # the e-mail hash's secret salt; random unless given
     extra_tags: Sequence[str] = field(default_factory=tuple)
 
 
@@ -121,6 +121,10 @@ def identity_hash(email: str, salt: str) -> str:
 
 
 def email_identity(email: str, salt: str | None = None) -> dict:
+    """The holder's e-mail address as an OB IdentityObject, hashed with a salt that is *not*
+    published: work addresses are guessable from a name and an employer, so a hash whose salt sits
+    next to it would hide nothing. The issuer keeps the salt (:meth:`certs.keys.KeyStore.identity_salt`)
+    and can confirm an address for the holder; without one the salt is random and discarded."""
     if not isinstance(email, str) or "@" not in email or _CONTROL_NO_NL.search(email):
         raise CredentialError("learner e-mail address is not valid")
     salt = salt if salt is not None else secrets.token_hex(16)
@@ -129,21 +133,21 @@ def email_identity(email: str, salt: str | None = None) -> dict:
         "identityHash": identity_hash(email, salt),
         "identityType": "emailAddress",
         "hashed": True,
-        "salt": salt,
     }
 
 
-def email_matches(credential: dict, email: str) -> bool:
-    """Does ``email`` match one of the credential subject's hashed e-mail identities?
-    (Lets an employer confirm a certificate belongs to a given address.)"""
+def email_matches(credential: dict, email: str, salt: str) -> bool:
+    """Does ``email`` match one of the credential subject's hashed e-mail identities, given the
+    issuer's salt for that credential? (Lets the issuer confirm a holder's address for an employer.)
+    Credentials issued with the salt published carry it, and that one is used."""
     try:
         ids = credential["credentialSubject"].get("identifier") or []
         ids = ids if isinstance(ids, list) else [ids]
         for ident in ids:
             if (isinstance(ident, dict) and ident.get("identityType") == "emailAddress"
-                    and ident.get("hashed") is True and isinstance(ident.get("salt"), str)
-                    and isinstance(ident.get("identityHash"), str)):
-                if hmac.compare_digest(identity_hash(email, ident["salt"]), ident["identityHash"]):
+                    and ident.get("hashed") is True and isinstance(ident.get("identityHash"), str)):
+                used = ident["salt"] if isinstance(ident.get("salt"), str) else salt
+                if hmac.compare_digest(identity_hash(email, used), ident["identityHash"]):
                     return True
     except (AttributeError, KeyError, TypeError):
         return False

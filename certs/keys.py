@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -612,6 +614,25 @@ class KeyStore:
             self._replace_active(now, withdrawn=(info,))
             log.warning("issuer key %s of %s marked compromised", kid, self.did)
             return next(k for k in self._infos if k.kid == kid)
+
+    def identity_salt(self, credential_id: str) -> str:
+        """The secret salt of a credential's hashed e-mail identity: HMAC of its id under a random
+        secret kept in the key directory (apart from the database, never published), so only the
+        issuer can confirm which address a certificate was issued to."""
+        path = self.key_dir / "identity.secret"
+        with self._lock:
+            if not path.exists():
+                with self._exclusive():
+                    if not path.exists():
+                        tmp = self.key_dir / ".identity.secret.tmp"
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                        with os.fdopen(fd, "wb") as fh:
+                            fh.write(secrets.token_bytes(32))
+                            fh.flush()
+                            os.fsync(fh.fileno())
+                        os.replace(tmp, path)
+            secret = path.read_bytes()
+        return hmac.new(secret, credential_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     def did_document(self) -> dict:
         """The did:web DID document to publish. Active and retired keys verify (``assertionMethod``);

@@ -184,6 +184,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         valid_until=valid_until,
         status=StatusRef(settings.status_list_url(MESSAGE), index),
         previous_credential_id=previous.credential.get("id") if previous else None,
+        email_salt=settings.keys.identity_salt(settings.certificate_url(cert_id)),
         scheme_url=settings.exam_url(certified.id),
     )
     credential = issue_credential(facts, settings.keys, cryptosuite=certified.cryptosuite)

@@ -15,7 +15,7 @@ from certs.signing import JCS, RDFC, sign
 from certs.credential import build_credential
 from certs.status_list import BitstringStatusList, new_list
 from certs.verify import Status, clear_status_list_cache, verify
-from certs_testlib import NOW, REV_URL, STATUS_URL
+from certs_testlib import HOST, NOW, REV_URL, STATUS_URL
 
 SUITES = [RDFC, JCS]
 
@@ -41,16 +41,35 @@ def test_valid_with_facts_and_summary(issuer, suite):
     assert json.loads(json.dumps(v.to_dict()))["status"] == "valid"
 
 
-def test_email_hash_lets_an_employer_confirm_the_holder(issuer):
-    from certs.credential import email_matches
+def test_the_email_hash_cannot_be_reversed_by_guessing_but_the_issuer_can_confirm_it(issuer):
+    """A work address is guessable from a name and an employer: with the salt published next to the
+    hash, trying a few guesses would find it. The salt stays with the issuer."""
+    from certs.credential import email_matches, identity_hash
 
     cred = issuer.issue()
     ident = cred["credentialSubject"]["identifier"][0]
-    assert ident["type"] == "IdentityObject" and ident["hashed"] is True
+    assert ident["type"] == "IdentityObject" and ident["hashed"] is True and "salt" not in ident
     assert ident["identityType"] == "emailAddress" and ident["identityHash"].startswith("sha256$")
     assert "ada@" not in json.dumps(cred)
-    assert email_matches(cred, " ADA@example.com ")
-    assert not email_matches(cred, "eve@example.com")
+    guesses = ["ada@example.com", "ada.lovelace@example.com", "alovelace@example.com"]
+    # whatever the attacker uses as salt from the public credential, no guess matches
+    public_strings = [v for v in json.dumps(cred).split('"') if v]
+    assert not any(identity_hash(g, s) == ident["identityHash"] for g in guesses for s in ["", *public_strings])
+    salt = issuer.facts().email_salt
+    assert email_matches(cred, " ADA@example.com ", salt)
+    assert not email_matches(cred, "eve@example.com", salt)
+    assert not email_matches(cred, "ada@example.com", "0" * 32)
+
+
+def test_the_issuers_identity_salt_is_secret_stable_and_per_credential(tmp_path):
+    from certs.keys import KeyStore
+
+    ks = KeyStore(tmp_path / "keys", host=HOST)
+    a, b = ks.identity_salt("https://x/c/1"), ks.identity_salt("https://x/c/2")
+    assert a != b and len(a) == 32
+    assert KeyStore(tmp_path / "keys", host=HOST).identity_salt("https://x/c/1") == a
+    assert (tmp_path / "keys" / "identity.secret").stat().st_mode & 0o077 == 0
+    assert KeyStore(tmp_path / "other", host=HOST).identity_salt("https://x/c/1") != a
 
 
 @pytest.mark.parametrize("suite", SUITES)
