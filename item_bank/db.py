@@ -1,16 +1,20 @@
 """Database plumbing: one declarative Base, an engine from DATABASE_URL, transactional scopes."""
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Connection, MetaData, create_engine, event
+from sqlalchemy import Connection, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SQLITE_PATH = Path("instance") / "certamen.sqlite"
 
@@ -48,9 +52,29 @@ def database_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file owner-only (0600) before SQLite creates it with the umask's mode: it
+    holds answer keys, password hashes and the audit chain. SQLite gives its -wal and -shm files the
+    database file's mode. An existing file with group/other access is reported, not changed."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            log.warning("database file %s is readable by group/others (mode %o): chmod 600 it", path, mode)
+        return
+    except FileNotFoundError:
+        return  # no such directory: SQLite will report it
+    os.close(fd)
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url) if url else database_url()
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -1,0 +1,46 @@
+"""Files that hold secrets are the owner's alone: the SQLite database (answer keys, password
+hashes, the audit chain) with its -wal/-shm files, and the key directory with every file in it.
+Checked under a permissive umask, the usual default of a shell."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import text
+
+from certs.keys import KeyStore
+from item_bank.db import make_engine
+
+
+@pytest.fixture
+def permissive_umask():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_sqlite_database_and_its_journal_files_are_owner_only(tmp_path, permissive_umask):
+    engine = make_engine(f"sqlite:///{tmp_path / 'certamen.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        files = sorted(p.name for p in tmp_path.iterdir())
+        assert files == ["certamen.sqlite", "certamen.sqlite-shm", "certamen.sqlite-wal"]
+        assert {name: mode(tmp_path / name) for name in files} == dict.fromkeys(files, 0o600)
+    engine.dispose()
+
+
+def test_key_directory_files_are_owner_only(tmp_path, permissive_umask):
+    keys = KeyStore(tmp_path / "keys", host="certs.example.test")
+    keys.active_key()
+    keys.identity_salt("https://certs.example.test/c/1")
+    keys.rotate()
+    assert mode(keys.key_dir) == 0o700
+    files = [p for p in keys.key_dir.iterdir()]
+    assert {p.name for p in files} >= {"k2.key", "keys.json", "identity.secret"}
+    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
