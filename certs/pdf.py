@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 
 ATTACHMENT_NAME = "credential.json"
 MAX_PDF_BYTES = 20_000_000
+MAX_CREDENTIAL_BYTES = 256 * 1024   # a credential is a few KB
+_STREAM_LIMIT = 4_000_000           # bytes any one stream may inflate to while reading an upload
+_DECOMPRESSION_LIMITS = {
+    "zlib_maximum_output_length": _STREAM_LIMIT, "lzw_maximum_output_length": _STREAM_LIMIT,
+    "run_length_maximum_output_length": _STREAM_LIMIT, "jbig2_maximum_output_length": _STREAM_LIMIT,
+    "array_based_stream_maximum_output_length": _STREAM_LIMIT,
+    "maximum_declared_stream_length": _STREAM_LIMIT,
+}
 
 NAVY = HexColor("#14284B")
 GOLD = HexColor("#B08D3C")
@@ -457,27 +465,33 @@ def extract_credential_from_pdf(data: bytes) -> dict:
         raise PdfCredentialError("not_pdf", "this file is not a PDF")
     if b"%%EOF" not in data[-2048:]:
         raise PdfCredentialError("truncated", "the PDF file is truncated (no end-of-file marker)")
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     pypdf_log = logging.getLogger("pypdf")
     old_level = pypdf_log.level
     pypdf_log.setLevel(logging.ERROR)
     try:
-        try:
+        # anyone may upload: no stream may inflate past what a certificate PDF holds (pypdf's
+        # default allows 75 MB per stream, per anonymous request)
+        with apply_configuration(**_DECOMPRESSION_LIMITS):
             reader = PdfReader(io.BytesIO(data), strict=False)
-            attachments = reader.attachments
-            blobs = attachments.get(ATTACHMENT_NAME)
-        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                RecursionError, OSError) as exc:
-            raise PdfCredentialError("corrupt", f"the PDF cannot be read ({exc.__class__.__name__})") \
-                from None
+            blobs = reader.attachments.get(ATTACHMENT_NAME)
+    except LimitReachedError:
+        raise PdfCredentialError("too_large", "the PDF holds far more data than a certificate does") \
+            from None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError, OSError) as exc:
+        raise PdfCredentialError("corrupt", f"the PDF cannot be read ({exc.__class__.__name__})") \
+            from None
     finally:
         pypdf_log.setLevel(old_level)
     if not blobs:
         raise PdfCredentialError("no_credential",
                                  f"the PDF has no embedded credential ({ATTACHMENT_NAME})")
     raw = blobs[0]
+    if len(raw) > MAX_CREDENTIAL_BYTES:
+        raise PdfCredentialError("invalid_credential", "the embedded file is far larger than a credential")
     try:
         cred = loads_strict(raw.decode("utf-8"))
     except FormError as exc:

@@ -113,3 +113,44 @@ def test_an_embedded_credential_with_a_repeated_key_is_refused(signed):
     writer.write(out)
     with pytest.raises(PdfCredentialError, match="appears twice"):
         extract_credential_from_pdf(out.getvalue())
+
+
+def _pdf_with_attachment(payload: bytes, *, compress: bool) -> bytes:
+    from io import BytesIO
+
+    from pypdf import PdfWriter
+    from certs.pdf import ATTACHMENT_NAME
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.add_attachment(ATTACHMENT_NAME, payload)
+    if compress:  # replace the embedded file's stream object by its FlateDecode form
+        spec = writer._root_object["/Names"]["/EmbeddedFiles"]["/Names"][1].get_object()
+        ref = spec["/EF"].raw_get("/F")
+        writer._objects[ref.idnum - 1] = ref.get_object().flate_encode()
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_an_upload_cannot_inflate_to_megabytes(signed):
+    """A 60 MB embedded file compresses to ~60 KB: the reader refuses it without inflating it all
+    (pypdf's own default allows 75 MB per stream, for every anonymous upload)."""
+    import tracemalloc
+
+    bomb = _pdf_with_attachment(b" " * 60_000_000, compress=True)
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(PdfCredentialError) as err:
+            extract_credential_from_pdf(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.code in ("too_large", "invalid_credential")
+    assert peak < 20_000_000, peak
+    # an embedded credential of a normal size still reads, compressed or not
+    payload = json.dumps(signed).encode()
+    assert extract_credential_from_pdf(_pdf_with_attachment(payload, compress=True)) == signed
+    with pytest.raises(PdfCredentialError, match="larger than a credential"):
+        extract_credential_from_pdf(_pdf_with_attachment(b" " * 300_000, compress=False))
