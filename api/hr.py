@@ -23,25 +23,26 @@ class VerificationInputError(ValueError):
     """The submitted thing is not something we can even try to verify (a 4xx, not a verdict)."""
 
 
-def _credential_from_upload() -> object:
-    """The credential from a pasted JSON text, a JSON body or an uploaded PDF/JSON file."""
+def _credential_from_upload() -> tuple[object, bool]:
+    """The credential from a pasted JSON text, a JSON body or an uploaded PDF/JSON file, and whether
+    it came out of a PDF."""
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         data = upload.read(MAX_CREDENTIAL_BYTES * 40 + 1)
         if data[:5] == b"%PDF-" or upload.filename.lower().endswith(".pdf"):
             try:
-                return extract_credential_from_pdf(data)
+                return extract_credential_from_pdf(data), True
             except PdfCredentialError as exc:
                 raise VerificationInputError(f"{exc} ({exc.code})") from None
-        return data
+        return data, False
     if request.is_json:
         if request.content_length and request.content_length > MAX_CREDENTIAL_BYTES:
             raise VerificationInputError("the credential is too large to be one of ours")
-        return request.get_data()
+        return request.get_data(), False
     text = request.form.get("credential", "")
     if not text.strip():
         raise VerificationInputError("paste the certificate's JSON or choose its PDF file")
-    return text
+    return text, False
 
 
 def _verdict_for(credential: object) -> dict:
@@ -60,10 +61,11 @@ def verify_page():
 @limits.verification
 def verify_submit():
     try:
-        verdict = _verdict_for(_credential_from_upload())
+        credential, from_pdf = _credential_from_upload()
+        verdict = _verdict_for(credential)
     except VerificationInputError as exc:
         return render_template("verify.html", error=str(exc)), 400
-    return render_template("verdict.html", verdict=verdict)
+    return render_template("verdict.html", verdict=verdict, from_pdf=from_pdf)
 
 
 @bp.get("/verify/<cert_id>")
@@ -82,7 +84,7 @@ def verify_certificate(cert_id: str):
 @limits.verification
 def verify_api():
     try:
-        credential = _credential_from_upload()
+        credential, _from_pdf = _credential_from_upload()
     except VerificationInputError as exc:
         return jsonify(error=str(exc)), 400
     try:

@@ -140,6 +140,9 @@ def test_the_pdf_alone_verifies(client, app):
     page = client.post("/verify", data={"file": (io.BytesIO(pdf.data), "certificate.pdf")},
                        content_type="multipart/form-data")
     assert page.status_code == 200 and b"Valid certificate" in page.data and b"Ada Lovelace" in page.data
+    assert b"printed on the PDF" in page.data  # says the page text itself was not what was verified
+    pasted = client.post("/verify", data={"credential": json.dumps(credential_of(client, result))})
+    assert b"Ada Lovelace" in pasted.data and b"printed on the PDF" not in pasted.data
     qr_target = client.get(result["certificate"]["verify_url"])
     assert qr_target.status_code == 200 and b'data-status="valid"' in qr_target.data
 
