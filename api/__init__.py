@@ -10,6 +10,7 @@ from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
+from api.http import BoundedJSONProvider
 from certs.keys import KeyStore
 from certs.service import CertificateError, IssuerSettings
 from item_bank.db import make_engine, make_session_factory
@@ -52,6 +53,7 @@ class _CookieSessions(SecureCookieSessionInterface):
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(os.environ.get("CERTAMEN_INSTANCE", "instance")).resolve()))
+    app.json = BoundedJSONProvider(app)
     app.session_interface = _CookieSessions()
     app.config.update(
         DATABASE_URL=os.environ.get("DATABASE_URL"),

@@ -4,6 +4,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, request
+from flask.json.provider import DefaultJSONProvider
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """JSON bodies nested past the parser's recursion limit are bad requests (400), not crashes (500):
+    Flask turns a ValueError from ``loads`` into a 400 on every route that reads JSON."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON body is nested too deeply") from None
 
 
 def json_body() -> dict[str, Any]:

@@ -52,7 +52,7 @@ def database_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
 
 
-def _private_sqlite_file(url: str) -> None:
+def create_private_sqlite_file(url: str) -> None:
     """Create the SQLite file owner-only (0600) before SQLite creates it with the umask's mode: it
     holds answer keys, password hashes and the audit chain. SQLite gives its -wal and -shm files the
     database file's mode. An existing file with group/other access is reported, not changed."""
@@ -74,7 +74,7 @@ def _private_sqlite_file(url: str) -> None:
 def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url) if url else database_url()
     if url.startswith("sqlite"):
-        _private_sqlite_file(url)
+        create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

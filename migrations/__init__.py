@@ -6,6 +6,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from item_bank.db import create_private_sqlite_file
+
 MIGRATIONS = Path(__file__).resolve().parent
 
 
@@ -17,4 +19,5 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    create_private_sqlite_file(url)  # before Alembic's engine creates it with the umask's mode
     command.upgrade(alembic_config(url), revision)

@@ -44,3 +44,12 @@ def test_key_directory_files_are_owner_only(tmp_path, permissive_umask):
     files = [p for p in keys.key_dir.iterdir()]
     assert {p.name for p in files} >= {"k2.key", "keys.json", "identity.secret"}
     assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
+
+
+def test_certamen_init_creates_the_database_owner_only(tmp_path, permissive_umask):
+    """Migrations open the database first: it must not be created with the umask's mode there."""
+    from migrations import upgrade
+
+    path = tmp_path / "fresh.sqlite"
+    upgrade(f"sqlite:///{path}")
+    assert mode(path) == 0o600
