@@ -62,6 +62,8 @@ def test_a_jcs_proof_context_must_equal_the_credentials(issuer):
     cred["@context"].append("https://w3id.org/security/data-integrity/v2")
     with pytest.raises(FormError, match="proof's @context"):
         check_form(cred)
+    # the JCS proof covers its own @context, not the document's extra ones: refused, not valid
+    assert verify(cred, trusted=issuer.trust(), status_resolver=issuer.resolver).status is Status.NOT_A_CREDENTIAL
 
 
 def test_repeated_keys_in_json_text_are_refused(issuer):
