@@ -473,16 +473,19 @@ def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: Status
                   ) -> Status | None:
     raw = cred.get("credentialStatus")
     if raw is None:
-        entries = []
-    else:
-        entries = [e for e in (raw if type(raw) is list else [raw])
-                   if type(e) is dict and e.get("type") == "BitstringStatusListEntry"]
-    if not entries:
-        if raw is not None:
-            checks.append(Check("status", False, "Unsupported credentialStatus type"))
-            return Status.STATUS_UNAVAILABLE
         checks.append(Check("status", None, "No status list entry (cannot be revoked online)"))
         return None
+    entries = raw if type(raw) is list else [raw]
+    for e in entries:
+        # every entry is read, none skipped: an entry this verifier cannot check makes the status
+        # unavailable, and one spelled other than the issuer spells it is refused
+        kind = e.get("type") if type(e) is dict else None
+        if kind != "BitstringStatusListEntry":
+            if type(kind) is list:
+                raise _Stop(Status.NOT_A_CREDENTIAL,
+                            f"{NOT_IN_FORM}: a status entry's type must be the string BitstringStatusListEntry")
+            checks.append(Check("status", False, "Unsupported credentialStatus type"))
+            return Status.STATUS_UNAVAILABLE
     outcome: Status | None = None
     for e in entries:
         purpose = e.get("statusPurpose")
