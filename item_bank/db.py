@@ -56,8 +56,9 @@ def create_private_sqlite_file(url: str) -> None:
     """Create the SQLite file owner-only (0600) before SQLite creates it with the umask's mode: it
     holds answer keys, password hashes and the audit chain. SQLite gives its -wal and -shm files the
     database file's mode. An existing file with group/other access is reported, not changed."""
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    parsed = make_url(url)
+    path = parsed.database
+    if not parsed.get_backend_name() == "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
         return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

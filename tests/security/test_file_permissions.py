@@ -53,3 +53,13 @@ def test_certamen_init_creates_the_database_owner_only(tmp_path, permissive_umas
     path = tmp_path / "fresh.sqlite"
     upgrade(f"sqlite:///{path}")
     assert mode(path) == 0o600
+
+
+def test_only_sqlite_urls_create_a_file(tmp_path, monkeypatch):
+    from item_bank.db import create_private_sqlite_file
+
+    monkeypatch.chdir(tmp_path)
+    for url in ("postgresql://u@localhost/certamen", "postgresql+psycopg://u@h:5432/t_abc", "sqlite://",
+                "sqlite:///:memory:"):
+        create_private_sqlite_file(url)
+    assert list(tmp_path.iterdir()) == []
