@@ -89,7 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["db_engine"] = engine
     app.extensions["db_factory"] = make_session_factory(engine)
 
-    from api import admin, hr, learner, learner_api, limits, psychometrics, openapi
+    from api import admin, hr, learner, learner_api, limits, psychometrics, openapi, transparency
 
     limits.configure(app)
 
@@ -98,6 +98,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(hr.bp)
     app.register_blueprint(psychometrics.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(transparency.bp)
     app.register_blueprint(openapi.bp)
 
     _register_error_handlers(app)
@@ -140,8 +141,14 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AccountError)
     def _delivery_error(exc: DeliveryError | CertificateError | AccountError):
         if _wants_json():
-            return jsonify(error=exc.message), exc.status
-        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+            response = jsonify(error=exc.message)
+        else:
+            response = app.make_response(render_template("error.html", status=exc.status, message=exc.message))
+        response.status_code = exc.status
+        retry_after = getattr(exc, "retry_after", None)  # item_bank.signin_throttle.Throttled
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -8,10 +8,11 @@ from sqlalchemy import select
 
 from api.auth import require_role
 from api.http import json_body, text_field
-from api.services import unit_of_work
+from api.services import issuer, unit_of_work
+from certs import checkpoints, resits
+from certs.records import audit_report
 from certs.service import add_policy_change, certificate_row, change_status
 from item_bank import accounts, integrity
-from item_bank.audit import verify_chain
 from item_bank.models import AuditEvent, Candidate, Exam
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -20,19 +21,45 @@ bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 @bp.get("/audit")
 @require_role("admin")
 def audit_events():
+    """The newest events, with the newest signed checkpoint (to keep with an export of them)."""
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 1000)
     with unit_of_work() as db:
         rows = db.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).scalars().all()
         return jsonify(events=[{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind,
-                                "subject": e.subject, "data": e.data} for e in rows])
+                                "subject": e.subject, "data": e.data} for e in rows],
+                       checkpoint=checkpoints.latest_checkpoint(db))
 
 
 @bp.get("/audit/verify")
 @require_role("admin")
 def audit_verify():
+    """Chains, records against events, checkpoints: what `certamen audit verify` reports."""
     with unit_of_work() as db:
-        report = verify_chain(db)
-    return jsonify(ok=report.ok, checked=report.checked, problems=report.problems), (200 if report.ok else 409)
+        report = audit_report(db, issuer().keys.trust_store())
+    return jsonify(ok=report.ok, checked=report.checked, checkpoints=report.checkpoints,
+                   problems=report.problems), (200 if report.ok else 409)
+
+
+@bp.post("/audit/checkpoints")
+@require_role("admin")
+def audit_checkpoint():
+    """Sign and record the trail's head now (as `certamen audit checkpoint`); published at /audit/checkpoint."""
+    settings = issuer()
+    with unit_of_work() as db:
+        checkpoint = checkpoints.create_checkpoint(db, settings.keys, log_url=f"{settings.public_url}/audit",
+                                                   actor=g.actor)
+    return jsonify(checkpoint), 201
+
+
+@bp.post("/certificates/<cert_id>/allow-resit")
+@require_role("admin")
+def allow_resit(cert_id: str):
+    """Let the holder of a suspended or revoked certificate sit its exam again, with a recorded reason."""
+    reason = text_field(json_body(), "reason")
+    with unit_of_work() as db:
+        allowance = resits.allow_resit(db, cert_id, reason=reason, actor=g.actor)
+        return jsonify(id=allowance.id, certificate_id=allowance.certificate_id, allowed_by=allowance.allowed_by,
+                       reason=allowance.reason, allowed_at=allowance.allowed_at.isoformat()), 201
 
 
 @bp.post("/certificates/<cert_id>/<action>")
@@ -69,11 +96,14 @@ def policy_change():
 @require_role("admin")
 def signin_link():
     """A one-time sign-in link for a learner (first access for an imported account, lost password)."""
-    email = text_field(json_body(), "email")
+    body = json_body()
+    email = text_field(body, "email")
+    minutes = body.get("valid_minutes", accounts.SIGNIN_LINK_MINUTES)
     with unit_of_work() as db:
-        token = accounts.create_signin_link(db, email, actor=g.actor)
-    return jsonify(url=f"{current_app.config['PUBLIC_URL']}/signin/link/{token}",
-                   valid_hours=accounts.SIGNIN_LINK_HOURS), 201
+        link = accounts.create_signin_link(db, email, actor=g.actor, minutes=minutes)
+    # The secret travels in the URL's fragment, which no server or proxy on the way logs.
+    return jsonify(url=link.url(current_app.config["PUBLIC_URL"]), expires_at=link.expires_at.isoformat(),
+                   valid_minutes=minutes), 201
 
 
 @bp.post("/learners/<int:candidate_id>/attempt-grants")

@@ -1,5 +1,5 @@
-"""Who is asking: staff roles (bearer tokens), signed-in learners (session token in the signed
-cookie, or as a bearer token for the JSON API), and CSRF protection for learner forms."""
+"""Who is asking: staff roles (bearer tokens), signed-in learners (a bearer token, or on the web pages
+a web session id in the signed cookie), and CSRF protection for learner forms."""
 from __future__ import annotations
 
 import functools
@@ -8,23 +8,18 @@ import secrets
 from typing import Callable, NoReturn
 
 from flask import abort, g, request, session
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank import accounts
-from item_bank.models import ApiToken
+from item_bank import accounts, staff_tokens
 
-ROLES = ("hr", "psychometrician", "admin")
+ROLES = staff_tokens.ROLES
+SESSION_KEY = "learner_session"  # the cookie's web session id (accounts.WEB_SESSION_PREFIX)
 
 
-def create_token(db: Session, role: str, label: str = "") -> str:
-    """Returns the plain token once; only its hash is stored."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    token = "ctm_" + secrets.token_urlsafe(32)
-    db.add(ApiToken(token_hash=accounts.token_digest(token), role=role, label=label))
-    db.flush()
-    return token
+def create_token(db: Session, role: str, label: str = "", *, expires_days: int = staff_tokens.DEFAULT_DAYS,
+                 actor: str = "system") -> str:
+    """Returns the plain token once; only its hash is stored (item_bank.staff_tokens)."""
+    return staff_tokens.create(db, role, label, expires_days=expires_days, actor=actor)
 
 
 def require_role(*roles: str) -> Callable:
@@ -40,17 +35,13 @@ def require_role(*roles: str) -> Callable:
                 abort(401, description="this route needs an API token: 'Authorization: Bearer <token>'")
             token = header[len("Bearer "):].strip()
             with unit_of_work() as db:
-                row = db.execute(
-                    select(ApiToken).where(ApiToken.token_hash == accounts.token_digest(token), ApiToken.revoked.is_(False),
-                                           ApiToken.role.in_(ROLES))
-                ).scalar_one_or_none()
-                role = row.role if row else None
-            if role is None:
-                abort(401, description="unknown or revoked API token")
-            if role != "admin" and role not in roles:
+                holder = staff_tokens.holder(db, token)
+            if holder is None:
+                abort(401, description="unknown, expired or revoked API token")
+            if holder.role != "admin" and holder.role not in roles:
                 abort(403, description=f"this route needs the role {' or '.join(roles)}")
-            g.role = role
-            g.actor = f"token:{row.id}:{role}"
+            g.role = holder.role
+            g.actor = f"token:{holder.token_id}:{holder.role}"
             return view(*args, **kwargs)
 
         return wrapper
@@ -73,12 +64,23 @@ def check_csrf() -> None:
 
 
 def learner_token() -> str | None:
-    """The learner session token of this request: a bearer token, else the one in the cookie."""
+    """The learner credential of this request.
+
+    The JSON API (every path under /api/) takes a bearer token (`lrn_...`) only. A browser attaches
+    cookies to requests that other sites make it send, so a JSON route that accepted the session
+    cookie would act for the learner on any site's say-so (the JSON routes have no CSRF tokens, and
+    need none because they take no cookie). The web pages take the same bearer token, else the web
+    session id (`ses_...`) from the signed cookie; their forms are CSRF-protected. Neither place
+    takes the other kind: a web session id is not a bearer token anywhere.
+    """
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return header[len("Bearer "):].strip()
-    value = session.get("learner_token")
-    return value if isinstance(value, str) else None
+        token = header[len("Bearer "):].strip()
+        return token if token.startswith(accounts.API_TOKEN_PREFIX) else None
+    if request.path.startswith("/api/"):
+        return None
+    value = session.get(SESSION_KEY)
+    return value if isinstance(value, str) and value.startswith(accounts.WEB_SESSION_PREFIX) else None
 
 
 def current_learner() -> int | None:

@@ -5,17 +5,18 @@ import time
 from functools import lru_cache
 
 import markdown
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from api import limits
-from api.auth import check_csrf, csrf_token, current_learner, learner_token
-from api.services import (issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
-                          unit_of_work)
+from api.auth import SESSION_KEY, check_csrf, csrf_token, current_learner, learner_token
+from api.services import (issue_after_last_answer, change_password, issue_if_earned, register_learner, session_factory, sign_in,
+                          start_sitting, unit_of_work)
 from certs.service import candidate_certificates
 from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
+from item_bank.signin_throttle import Throttled
 
 bp = Blueprint("learner", __name__)
 
@@ -51,10 +52,20 @@ def _own_session(db, session_id: str) -> ExamSession:
 
 
 def _remember(signed_in: accounts.SignedIn) -> None:
-    """A fresh cookie session (no fixation) holding a server-side revocable learner token."""
+    """A fresh cookie session (no fixation) holding a web session id: random, its digest stored and
+    revocable on the server like a token, but accepted only from this cookie, never as a bearer
+    token (api.auth.learner_token). The cookie is signed, not encrypted: what it holds must be
+    worthless anywhere but here, and it is."""
     session.clear()
     session.permanent = True
-    session["learner_token"] = signed_in.token
+    session[SESSION_KEY] = signed_in.token
+
+
+def _refused(template: str, exc: accounts.AccountError, **context):
+    response = make_response(render_template(template, error=exc.message, **context), exc.status)
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.get("/")
@@ -80,48 +91,53 @@ def register_page():
 @bp.post("/register")
 @limits.register
 def register():
+    """The same answer whether or not the address had an account (accounts.register): on to the
+    sign-in page, the address filled in."""
     form = request.form
     try:
-        _remember(register_learner(name=form.get("name", ""), email=form.get("email", ""),
-                                   password=form.get("password", ""), organisation=form.get("organisation"),
-                                   label="web"))
+        register_learner(name=form.get("name", ""), email=form.get("email", ""),
+                         password=form.get("password", ""), organisation=form.get("organisation"))
     except accounts.AccountError as exc:
         return render_template("register.html", error=exc.message, form=form), exc.status
-    return redirect(url_for("learner.index"))
+    session["registered_email"] = form.get("email", "").strip()[:320]
+    return redirect(url_for("learner.signin_page"), 303)
 
 
 @bp.get("/signin")
 def signin_page():
-    return render_template("signin.html")
+    registered = session.pop("registered_email", None)
+    return render_template("signin.html", email=registered, registered=registered is not None)
 
 
 @bp.post("/signin")
 @limits.signin
-@limits.signin_account
 def signin():
+    email = request.form.get("email", "")
     try:
-        _remember(sign_in(email=request.form.get("email", ""), password=request.form.get("password", ""),
-                          label="web"))
+        _remember(sign_in(email=email, password=request.form.get("password", ""), label="web",
+                          address=limits.remote_address(), web=True))
     except accounts.AccountError as exc:
-        return render_template("signin.html", error=exc.message, email=request.form.get("email", "")), exc.status
+        return _refused("signin.html", exc, email=email)
     return redirect(url_for("learner.index"))
 
 
-@bp.get("/signin/link/<token>")
-def signin_link_page(token: str):
-    """Shows a button rather than signing in on GET, so mail scanners that follow links don't use it up."""
-    return render_template("signin_link.html", token=token)
+@bp.get("/signin/link")
+def signin_link_page():
+    """The page a sign-in link opens. The link's secret is in the URL fragment (accounts.SigninLink),
+    which the browser keeps to itself; signin_link.js copies it into the form. The page signs no one
+    in on GET, so mail scanners that follow links don't use the link up."""
+    return render_template("signin_link.html")
 
 
-@bp.post("/signin/link/<token>")
+@bp.post("/signin/link")
 @limits.signin
-def signin_link(token: str):
+def signin_link():
     with unit_of_work() as db:
         try:
-            candidate = accounts.redeem_signin_link(db, token)
+            candidate = accounts.redeem_signin_link(db, request.form.get("token", "").strip())
         except accounts.AccountError as exc:
             return render_template("error.html", status=exc.status, message=exc.message), exc.status
-        _remember(accounts.start_session(db, candidate, label="sign-in link"))
+        _remember(accounts.start_session(db, candidate, label="sign-in link", web=True))
     session["may_set_password_until"] = time.time() + PASSWORD_AFTER_LINK_SECONDS
     return redirect(url_for("learner.password_page"))
 
@@ -147,20 +163,17 @@ def set_password():
         return redirect(url_for("learner.signin_page"))
     need_current = not _may_set_password_without_current()
     try:
-        with unit_of_work() as db:
-            candidate = db.get(Candidate, me)
-            if need_current:
-                accounts.authenticate(db, email=candidate.email, password=request.form.get("current_password", ""))
-            accounts.set_password(db, candidate, request.form.get("password", ""))
-            _remember(accounts.start_session(db, candidate))  # every other session has just been ended
+        # Every other session of the account ends; this browser gets a fresh one.
+        _remember(change_password(me, current=request.form.get("current_password", "") if need_current else None,
+                                  new=request.form.get("password", ""), address=limits.remote_address()))
     except accounts.AccountError as exc:
-        return render_template("password.html", need_current=need_current, error=exc.message), exc.status
+        return _refused("password.html", exc, need_current=need_current)
     return redirect(url_for("learner.index"))
 
 
 @bp.post("/signout")
 def signout():
-    token = session.get("learner_token")
+    token = session.get(SESSION_KEY)
     if isinstance(token, str):
         with unit_of_work() as db:
             accounts.end_session(db, token)
@@ -220,7 +233,7 @@ def answer(session_id: str):
         return redirect(url_for("learner.signin_page"))
     if outcome.finished:
         if outcome.decision == "pass":
-            issue_if_earned(session_id)
+            issue_after_last_answer(session_id)
         return redirect(url_for("learner.result", session_id=session_id))
     return redirect(url_for("learner.sit", session_id=session_id))
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from api import limits
 from api.auth import learner_token, require_learner, sign_in_first
 from api.http import json_body, text_field
-from api.services import (issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
+from api.services import (issue_after_last_answer, issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
                           unit_of_work)
 from item_bank import accounts, delivery
 from item_bank.models import Candidate, Exam, ExamSession
@@ -49,23 +49,28 @@ def _signed_in(signed_in: accounts.SignedIn, status: int):
                    expires_at=signed_in.expires_at.isoformat()), status
 
 
+REGISTERED = ("registration received: sign in with this e-mail address and your password "
+              "(POST /api/v1/signin) for a learner token")
+
+
 @bp.post("/learners")
 @limits.register
 def register():
+    """202 and the same body whether or not the address had an account (accounts.register): the
+    token comes from signing in."""
     body = json_body()
     name, email, password = (text_field(body, f) for f in ("name", "email", "password"))
     organisation = text_field(body, "organisation", required=False)
-    return _signed_in(register_learner(name=name, email=email, password=password, organisation=organisation,
-                                       label="api"), 201)
+    register_learner(name=name, email=email, password=password, organisation=organisation)
+    return jsonify(status="received", message=REGISTERED, signin_url=url_for("learner_api.signin")), 202
 
 
 @bp.post("/signin")
 @limits.signin
-@limits.signin_account
 def signin():
     body = json_body()
     email, password = text_field(body, "email"), text_field(body, "password")
-    return _signed_in(sign_in(email=email, password=password, label="api"), 200)
+    return _signed_in(sign_in(email=email, password=password, label="api", address=limits.remote_address()), 200)
 
 
 @bp.post("/signout")
@@ -110,7 +115,7 @@ def answer(session_id: str):
     except delivery.NotSignedIn:
         sign_in_first()
     if outcome.decision == "pass":
-        issue_if_earned(session_id)
+        issue_after_last_answer(session_id)
     view = _api_view(outcome.view)
     view["duplicate"] = outcome.duplicate
     if outcome.timed_out:

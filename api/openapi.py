@@ -33,6 +33,9 @@ TOO_MANY = {"429": _json(_ref("Error"), "Rate limit reached; see the Retry-After
 SIGNED_IN = _json({"type": "object", "required": ["learner_id", "token", "expires_at"], "properties": {
     "learner_id": {"type": "integer"}, "token": {"type": "string"}, "expires_at": {"type": "string"}}},
     "Signed in: send the token as 'Authorization: Bearer <token>'")
+REGISTERED = _json({"type": "object", "required": ["status", "message", "signin_url"], "properties": {
+    "status": {"const": "received"}, "message": {"type": "string"}, "signin_url": {"type": "string"}}},
+    "Received. The same answer whether or not the address already had an account; sign in next")
 
 SPEC = {
     "openapi": "3.1.0",
@@ -48,12 +51,18 @@ SPEC = {
                                   "responses": {"200": _json({"type": "object", "properties": {
                                       "exams": {"type": "array", "items": _ref("Exam")}}}, "Exams")}}},
         "/api/v1/learners": {"post": {
-            "summary": "Create a learner account (argon2-hashed password) and sign in", "operationId": "register",
+            "summary": "Create a learner account (argon2-hashed password); then sign in for a token",
+            "description": "Does not say whether the address already had an account: the answer is the same "
+                           "(and that account is left untouched). The password must not be a common one "
+                           "nor made of the learner's name or e-mail address (422 says why).",
+            "operationId": "register",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Registration")}}},
-            "responses": {"201": SIGNED_IN, **ERRORS, **TOO_MANY},
+            "responses": {"202": REGISTERED, **ERRORS, **TOO_MANY},
         }},
         "/api/v1/signin": {"post": {
             "summary": "Sign in with e-mail and password", "operationId": "signIn",
+            "description": "Repeated failures from one address for one account make it wait, longer each "
+                           "time (429 with Retry-After); other addresses are not affected.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SignIn")}}},
             "responses": {"200": SIGNED_IN, **ERRORS, "401": _json(_ref("Error"), "Not recognised"), **TOO_MANY},
         }},
@@ -103,7 +112,8 @@ SPEC = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A staff role token"},
                             "learner": {"type": "http", "scheme": "bearer",
-                                        "description": "A learner token from /api/v1/learners or /api/v1/signin"}},
+                                        "description": "A learner token from /api/v1/signin (the JSON API takes "
+                                                       "no cookie)"}},
         "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "Exam": {"type": "object", "properties": {"id": {"type": "string"}, "title": {"type": "string"},

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.exc import IntegrityError
 
 from certs.models import Certificate
-from certs.service import IssuerSettings, issue_for_session, renewable_certificate
-from item_bank import accounts, delivery, db as database
+from certs.resits import check_may_sit
+from certs.service import IssuanceRefused, IssuerSettings, issue_for_session, record_refusal, renewable_certificate
+from item_bank import accounts, delivery, signin_throttle, db as database
 from item_bank.db import transaction
-from item_bank.models import Exam
+from item_bank.models import Candidate, Exam
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -40,13 +41,30 @@ def issuer() -> IssuerSettings:
 
 
 def issue_if_earned(session_id: str) -> Certificate | None:
-    """Called when a sitting ends (and again on the result page, in case that first try failed)."""
-    with unit_of_work() as db:
-        return issue_for_session(db, session_id, issuer())
+    """Called when a sitting ends (and again on the result page, in case that first try failed).
+    A refusal (IssuanceRefused) is audited in a transaction of its own, then raised: it is the answer."""
+    try:
+        with unit_of_work() as db:
+            return issue_for_session(db, session_id, issuer())
+    except IssuanceRefused as refused:
+        with unit_of_work() as db:
+            record_refusal(db, refused)
+        raise
 
 
-def _check_renewal_window(db: Session, candidate_id: int, exam: Exam) -> None:
-    """A recertification exam is only open to holders inside their renewal window."""
+def issue_after_last_answer(session_id: str) -> None:
+    """Issue the certificate an answer has just earned. A refusal does not change that answer's response:
+    the answer is recorded, the refusal is audited, and the result page says why there is no certificate."""
+    try:
+        issue_if_earned(session_id)
+    except IssuanceRefused:
+        pass
+
+
+def _check_may_start(db: Session, candidate_id: int, exam: Exam) -> None:
+    """A holder whose certificate of the exam is suspended or revoked does not sit it again until staff
+    allow it; a recertification exam is only open to holders inside their renewal window."""
+    check_may_sit(db, candidate_id, exam)
     if exam.kind == "recertification":
         renewable_certificate(db, candidate_id, exam)
 
@@ -62,7 +80,7 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SessionView:
         try:
             with unit_of_work() as db:
                 row = delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
-                                             may_start=_check_renewal_window)
+                                             may_start=_check_may_start)
                 return delivery.session_view(db, row)
         except IntegrityError:
             if attempt == 2:
@@ -70,17 +88,53 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SessionView:
     raise AssertionError("unreachable")
 
 
-def register_learner(*, name: str, email: str, password: str, organisation: str | None,
-                     label: str) -> accounts.SignedIn:
-    """A new account, signed in. Two registrations of one e-mail racing: the loser gets a 409."""
+def register_learner(*, name: str, email: str, password: str, organisation: str | None) -> None:
+    """Registers a new account, or does nothing visible if the address has one: the same outcome
+    either way (accounts.register says why and what happens instead). Nobody is signed in: the
+    learner signs in next. Two registrations of one new address racing: one account, both told the
+    same."""
     try:
         with unit_of_work() as db:
-            candidate = accounts.register(db, name=name, email=email, password=password, organisation=organisation)
-            return accounts.start_session(db, candidate, label=label)
+            accounts.register(db, name=name, email=email, password=password, organisation=organisation)
     except IntegrityError:
-        raise accounts.AccountError(accounts.EMAIL_TAKEN, status=409) from None
+        pass  # the other registration created it: as for any address that has an account
 
 
-def sign_in(*, email: str, password: str, label: str) -> accounts.SignedIn:
+def _throttled_password_check(db: Session, *, email: str, password: str, address: str):
+    """accounts.authenticate behind item_bank.signin_throttle: (candidate or None, the refusal)."""
+    enabled = current_app.config.get("RATELIMIT_ENABLED", True)
+    attempt = signin_throttle.check(db, email=email, address=address) if enabled else None
+    try:
+        candidate = accounts.authenticate(db, email=email, password=password)
+    except accounts.AccountError as refused:
+        if attempt is not None:
+            attempt.failed(db)
+        return None, refused
+    if attempt is not None:
+        attempt.succeeded(db)
+    return candidate, None
+
+
+def sign_in(*, email: str, password: str, label: str, address: str, web: bool = False) -> accounts.SignedIn:
+    """A new session for the password's owner: a bearer token, or with `web` a web session id.
+    Failures are counted (and waited out) per account and address: item_bank.signin_throttle."""
+    with unit_of_work() as db:  # commits the failure count too, then raises the refusal
+        candidate, refused = _throttled_password_check(db, email=email, password=password, address=address)
+        if candidate is not None:
+            return accounts.start_session(db, candidate, label=label, web=web)
+    raise refused
+
+
+def change_password(candidate_id: int, *, current: str | None, new: str, address: str) -> accounts.SignedIn:
+    """Sets a new password (checking the current one unless `current` is None, i.e. right after a
+    sign-in link) and returns a fresh web session: every other session of the account has ended."""
+    refused = None
     with unit_of_work() as db:
-        return accounts.start_session(db, accounts.authenticate(db, email=email, password=password), label=label)
+        candidate = db.get(Candidate, candidate_id)
+        if current is not None:
+            _, refused = _throttled_password_check(db, email=candidate.email, password=current,
+                                                       address=address)
+        if refused is None:
+            accounts.set_password(db, candidate, new)
+            return accounts.start_session(db, candidate, label="web", web=True)
+    raise refused

@@ -17,8 +17,8 @@ What it does, all on 127.0.0.1 and all torn down at the end (also on errors and 
    ``--workers``), with ``CERTAMEN_KEY_DIR``/``CERTAMEN_INSTANCE`` in the temporary directory and
    a random ``CERTAMEN_SECRET_KEY``;
 4. a few unmeasured warm-up learners (``--warmup``), so that the workers have loaded the bank;
-5. N learner threads each register an account first (``POST /api/v1/learners``: argon2 hashing,
-   not measured), then are released together (or evenly over ``--ramp`` seconds):
+5. N learner threads each register an account and sign in first (``POST /api/v1/learners``,
+   ``POST /api/v1/signin``: argon2 hashing, not measured), then are released together (or evenly over ``--ramp`` seconds):
    ``POST /api/v1/sessions`` (exam ``social-media-frontline``) with the learner's bearer token, then
    ``POST /api/v1/sessions/<id>/answers`` with a random choice until the state is ``completed``,
    then ``GET`` the result. Each learner holds one keep-alive connection (HTTP/1.1 on a plain socket).
@@ -214,6 +214,7 @@ class AppServer:
             # Every simulated learner comes from 127.0.0.1 and answers without pause: per-address and
             # per-learner limits would throttle the load generator, not measure the server.
             "CERTAMEN_RATELIMIT_REGISTER": "100000 per minute",
+            "CERTAMEN_RATELIMIT_SIGNIN": "100000 per minute",
             "CERTAMEN_RATELIMIT_ANSWERS": "100000 per minute",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         })
@@ -465,7 +466,11 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
         for k in range(exams):
             account = {"name": f"Load Learner {learner.index}", "password": f"load test password {run_id}",
                        "email": f"load-{run_id}-{learner.index}{f'-{k}' if k else ''}@example.test"}
-            signed_in, _ = setup.request(learner, "POST", "/api/v1/learners", account, "register")
+            registered, _ = setup.request(learner, "POST", "/api/v1/learners", account, "register")
+            if registered is None:
+                break
+            signed_in, _ = setup.request(learner, "POST", "/api/v1/signin",
+                                         {"email": account["email"], "password": account["password"]}, "signin")
             if signed_in is None:
                 break
             tokens.append(signed_in["token"])

@@ -51,3 +51,16 @@ class PolicyChange(Base):
     deadline: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ResitAllowance(Base):
+    """Staff let the holder of a suspended or revoked certificate sit its exam again (certs.resits): who,
+    when and why. It counts for the certificate's withdrawal at the time; a later one bars again."""
+
+    __tablename__ = "resit_allowances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[str] = mapped_column(ForeignKey("certificates.id"), index=True)
+    allowed_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    allowed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

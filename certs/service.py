@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certs.credential import CertificateFacts, Exam as AchievementFacts, Issuer, StatusRef, issue_credential
+from certs.errors import CertificateError, IssuanceRefused
 from certs.keys import KeyStore, TrustStore
 from certs.models import Certificate, PolicyChange
+from certs.resits import barred_reason, barring_certificate
 from certs.policy import (
     CertificateState,
     PolicyChange as PolicyRule,
@@ -39,16 +41,10 @@ from certs.status_list import (
 from certs.verify import Verdict, verify
 from item_bank import audit
 from item_bank.content import area_titles
-from item_bank.models import Candidate, Exam, ExamSession, as_utc, utcnow
+from item_bank.models import AuditEvent, Candidate, Exam, ExamSession, as_utc, utcnow
+from item_bank.rescoring import rederive_sitting
 
-
-class CertificateError(ValueError):
-    """A certificate operation that cannot be done; `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 409):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+__all__ = ["CertificateError", "IssuanceRefused"]  # re-exported: callers import them from here
 
 
 @dataclass
@@ -141,13 +137,15 @@ def _free_status_index(db: Session) -> int:
 
 
 def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *, now: datetime | None = None) -> Certificate | None:
-    """Issue (once) the certificate a passed sitting earns; None when it earns none."""
+    """Issue (once) the certificate a passed sitting earns; None when it earns none. IssuanceRefused when
+    the stored pass is not what the sitting's record derives, or a withdrawn certificate bars it."""
     existing = db.execute(select(Certificate).where(Certificate.session_id == session_id)).scalar_one_or_none()
     if existing is not None:
         return existing
     sitting = db.get(ExamSession, session_id)
     if sitting is None or sitting.state != "completed" or sitting.decision != "pass":
         return None
+    _refuse_unless_earned(db, sitting)
     now = now or utcnow()
     sat = sitting.exam
     previous: Certificate | None = None
@@ -216,6 +214,36 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
                  data={"session": sitting.id, "exam": certified.id, "kind": cert.kind, "previous": cert.previous_id,
                        "valid_until": valid_until.isoformat(), "key": cert.verification_method})
     return cert
+
+
+REFUSED_KIND = "certificate.refused"
+
+
+def _refuse_unless_earned(db: Session, sitting: ExamSession) -> None:
+    """A certificate rests on what the sitting recorded -- its answers replayed under its rules -- never on
+    the row's decision alone, and is not issued while a suspended or revoked certificate bars the exam."""
+    derived = rederive_sitting(db, sitting.id)
+    if not derived.confirms(sitting.decision):
+        raise IssuanceRefused(
+            "no certificate: this sitting's stored result does not follow from its recorded answers and rules; "
+            "the refusal has been recorded for the administrators",
+            session_id=sitting.id, reason="record_disagrees",
+            details={"stored": sitting.decision, "derived": derived.decision, "problems": derived.problems[:10]})
+    barring = barring_certificate(db, sitting.candidate_id, sitting.exam)
+    if barring is not None:
+        raise IssuanceRefused(f"no certificate: {barred_reason(barring, sitting.exam)}", session_id=sitting.id,
+                              reason="withdrawn_certificate", details={"certificate": barring.id})
+
+
+def record_refusal(db: Session, refused: IssuanceRefused) -> None:
+    """Audit a refused issuance once per sitting and reason (the result page asks again on every visit)."""
+    subject = f"issuance:{refused.session_id}"
+    earlier = db.execute(select(AuditEvent.data).where(AuditEvent.kind == REFUSED_KIND,
+                                                       AuditEvent.subject == subject)).scalars()
+    if any(isinstance(data, dict) and data.get("reason") == refused.reason for data in earlier):
+        return
+    audit.record(db, actor="system", kind=REFUSED_KIND, subject=subject,
+                 data={"session": refused.session_id, "reason": refused.reason, **refused.details})
 
 
 def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor: str) -> Certificate:

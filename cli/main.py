@@ -246,15 +246,57 @@ def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> None:
-    from item_bank.audit import verify_chain
+    """The chains, the state tables against the events, and the checkpoints (recorded, and --checkpoint
+    files kept elsewhere, which are what an insider with the database cannot rewrite)."""
+    from certs.records import audit_report
 
+    kept = [_read_json(path, "checkpoint") for path in args.checkpoint or []]
     with transaction(_factory()) as db:
-        report = verify_chain(db)
-    _emit(args, {"ok": report.ok, "checked": report.checked, "problems": report.problems},
-          lambda r: f"audit trail {'intact' if r['ok'] else 'BROKEN'}: {r['checked']} events checked"
-                    + "".join(f"\n  {p}" for p in r["problems"]))
+        report = audit_report(db, _audit_trust(args), kept)
+    payload = {"ok": report.ok, "checked": report.checked, "checkpoints": report.checkpoints,
+               "tree_size": report.tree.size if report.tree else 0, "root": report.tree.root if report.tree else None,
+               "problems": report.problems}
+    _emit(args, payload, lambda r: f"audit trail {'intact' if r['ok'] else 'BROKEN'}: {r['checked']} events and "
+                                   f"{r['checkpoints']} checkpoint(s) checked" + "".join(f"\n  {p}" for p in r["problems"]))
     if not report.ok:
-        raise CommandError("audit trail verification failed", code=1)
+        raise CommandError(f"audit trail verification failed: {len(report.problems)} problem(s)", code=1)
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> None:
+    """Sign the trail's head with the issuer key and record it; --out also writes it to a file to keep
+    elsewhere (a checkpoint only helps where the database's owner cannot change it)."""
+    from certs.checkpoints import create_checkpoint
+
+    settings = _issuer_settings()
+    with transaction(_factory()) as db:
+        checkpoint = create_checkpoint(db, settings.keys, log_url=f"{settings.public_url}/audit",
+                                       actor=f"cli:{args.by}")
+    text = json.dumps(checkpoint, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"checkpoint of {checkpoint['treeSize']} events ({checkpoint['eventsCovered']} with the sittings "
+              f"they seal) written to {args.out}")
+    else:
+        print(text)
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as exc:
+        raise CommandError(f"{path}: not a {what} (invalid JSON: {exc})") from None
+
+
+def _audit_trust(args: argparse.Namespace):
+    """Whose checkpoint signatures count: the issuer's DID document(s) given, else the local key store."""
+    from certs.keys import TrustStore
+
+    if not args.did_doc:
+        return _issuer_settings().keys.trust_store()
+    trusted = TrustStore()
+    for path in args.did_doc:
+        trusted.add_did_document(_read_json(path, "DID document"))
+    return trusted
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -393,6 +435,15 @@ def cmd_cert_status(args: argparse.Namespace) -> None:
     with transaction(_factory()) as db:
         cert = change_status(db, args.certificate, args.action, reason=args.reason, actor=f"cli:{args.by}")
         print(f"certificate {cert.id}: {args.action} recorded ({args.reason})")
+
+
+def cmd_cert_allow_resit(args: argparse.Namespace) -> None:
+    from certs.resits import allow_resit
+
+    with transaction(_factory()) as db:
+        allowance = allow_resit(db, args.certificate, reason=args.reason, actor=f"cli:{args.by}")
+        print(f"certificate {allowance.certificate_id}: its holder may sit the exam again (allowance "
+              f"{allowance.id}, by {args.by}: {args.reason})")
 
 
 def _parse_when(text: str) -> datetime:
@@ -550,9 +601,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=cmd_token_revoke)
 
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_command", required=True)
-    verify = audit.add_parser("verify", help="check the hash chain")
+    verify = audit.add_parser("verify", help="check the hash chains, the records against them and the checkpoints")
+    verify.add_argument("--checkpoint", action="append",
+                        help="a checkpoint kept outside the database (repeatable): the trail must still match it")
+    verify.add_argument("--did-doc", action="append",
+                        help="the issuer's DID document, to check checkpoint signatures (default: the local key store)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_audit_verify)
+    checkpoint = audit.add_parser("checkpoint", help="sign and record the trail's head (keep a copy elsewhere)")
+    checkpoint.add_argument("--out", help="also write it to this file")
+    checkpoint.add_argument("--by", default="checkpoint", help="who takes it (recorded)")
+    checkpoint.set_defaults(func=cmd_audit_checkpoint)
 
     cal = sub.add_parser("calibrate", help="estimate item parameters from responses (a file or the database)")
     cal.add_argument("--responses", help="wide CSV (header = item ids) or long CSV (person,item,score), or Parquet")
@@ -600,6 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
         act.add_argument("--reason", required=True)
         act.add_argument("--by", required=True)
         act.set_defaults(func=cmd_cert_status, action=action)
+    resit = cert.add_parser("allow-resit", help="let the holder of a suspended or revoked certificate sit its exam "
+                                                "again (recorded in the audit trail)")
+    resit.add_argument("certificate")
+    resit.add_argument("--reason", required=True)
+    resit.add_argument("--by", required=True)
+    resit.set_defaults(func=cmd_cert_allow_resit)
     change = cert.add_parser("policy-change", help="require holders of older exam versions to recertify by a date")
     change.add_argument("--exam", required=True)
     change.add_argument("--min-version", type=int, required=True)

@@ -2,8 +2,15 @@
 
 A signed-in learner holds a random token whose SHA-256 is stored (never the token itself), so a
 sign-out or an administrator can end the session on the server, and a leaked database holds
-nothing that signs anyone in. Passwords are hashed with argon2id; a hash made with weaker settings
-than the current ones is upgraded at the next successful sign-in.
+nothing that signs anyone in. Two kinds, told apart by their prefix (which is part of what is
+hashed, so one cannot be turned into the other): `lrn_...`, a bearer token for the JSON API, and
+`ses_...`, a web session id that the web pages accept only from their session cookie. A cookie read
+off a browser, a proxy or a log therefore never opens the JSON API, whose routes have no CSRF
+protection because they take no cookie.
+
+Passwords are hashed with argon2id; a hash made with weaker settings than the current ones is
+upgraded at the next successful sign-in. Which passwords may be chosen: item_bank.passwords. How
+failed sign-ins are slowed down: item_bank.signin_throttle.
 """
 from __future__ import annotations
 
@@ -19,11 +26,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from item_bank import audit
+from item_bank import audit, passwords
 from item_bank.models import ApiToken, Candidate, as_utc, utcnow
 
 LEARNER_SESSION_DAYS = 30
-SIGNIN_LINK_HOURS = 24
+SIGNIN_LINK_MINUTES = 15  # a link is read and used at once; one that sat in a mailbox is stale
+MAX_SIGNIN_LINK_MINUTES = 60
+API_TOKEN_PREFIX = "lrn_"  # bearer tokens of the JSON API
+WEB_SESSION_PREFIX = "ses_"  # web session ids, only ever taken from the session cookie
+LINK_PREFIX = "lnk_"
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # argon2 would hash more, but a megabyte password is an attack
 # An ordinary address: RFC 5322 "atext" local part, dotted DNS domain with a letter TLD (also the
@@ -31,8 +42,6 @@ MAX_PASSWORD_LENGTH = 1024  # argon2 would hash more, but a megabyte password is
 EMAIL_PATTERN = (r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@"
                  r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _EMAIL = re.compile(EMAIL_PATTERN)
-
-EMAIL_TAKEN = "an account with this e-mail address exists already; sign in instead"
 
 # RFC 9106's low-memory recommendation (argon2id, t=3, 64 MiB). Tests switch to the cheapest profile.
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
@@ -81,24 +90,44 @@ def normalise_email(email: str) -> str:
     return email
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, *, name: str = "", email: str = "") -> None:
+    """Length, then item_bank.passwords: not common, not trivial, not made of the learner's own name
+    or address or the service's name."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AccountError(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
+    problem = passwords.problem(password, name=name, email=email)
+    if problem:
+        raise AccountError(problem)
 
 
-def register(db: Session, *, name: str, email: str, password: str, organisation: str | None = None) -> Candidate:
-    """A new account; an e-mail that already has one is refused (never signed in to, never merged)."""
+def register(db: Session, *, name: str, email: str, password: str,
+             organisation: str | None = None) -> Candidate | None:
+    """A new account, or None when the address has one already; the caller answers the same either way.
+
+    Registration must not tell anyone whether an address has an account, so an address that is taken
+    costs the same work (the password is hashed and thrown away) and leads to the same answer as a
+    new one: "registered; now sign in". The existing account is not touched, merged or signed in to.
+    Its owner sees nothing: the attempt is an audit event (candidate.register_existing, no data), for
+    administrators to notice repeated tries. Once Certamen sends e-mail, this is where a notice to the
+    owner belongs ("someone tried to register with your address; if it was you, ask for a sign-in
+    link"). Honest limit: whoever registers chose the password, so signing in with it afterwards
+    still shows whether the account was new; closing that needs proof of owning the address (a
+    confirmation link sent to it) before an account can be used, which needs e-mail.
+    """
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise AccountError("name is required (at most 200 characters)")
     email = normalise_email(email)
-    check_password_rules(password)
-    if db.execute(select(Candidate.id).where(Candidate.email == email)).first() is not None:
-        raise AccountError(EMAIL_TAKEN, status=409)
+    check_password_rules(password, name=name, email=email)
+    password_hash = _hasher.hash(password)  # before the look-up: a taken address costs as much time
+    existing = db.execute(select(Candidate.id).where(Candidate.email == email)).scalar()
+    if existing is not None:
+        audit.record(db, actor="anonymous", kind="candidate.register_existing", subject=f"candidate:{existing}")
+        return None
     candidate = Candidate(name=name, email=email, organisation=(organisation or "").strip()[:200] or None,
-                          password_hash=_hasher.hash(password))
+                          password_hash=password_hash)
     db.add(candidate)
     db.flush()  # the unique e-mail constraint settles a race between two registrations
     audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.register", subject=f"candidate:{candidate.id}")
@@ -129,14 +158,15 @@ def authenticate(db: Session, *, email: str, password: str) -> Candidate:
 
 def set_password(db: Session, candidate: Candidate, password: str) -> None:
     """A new password ends every other signed-in session of the account."""
-    check_password_rules(password)
+    check_password_rules(password, name=candidate.name, email=candidate.email)
     candidate.password_hash = _hasher.hash(password)
     revoke_all(db, candidate.id)
     audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.password", subject=f"candidate:{candidate.id}")
 
 
-def start_session(db: Session, candidate: Candidate, *, label: str = "web") -> SignedIn:
-    token = "lrn_" + secrets.token_urlsafe(32)
+def start_session(db: Session, candidate: Candidate, *, label: str = "web", web: bool = False) -> SignedIn:
+    """A bearer token for the JSON API, or with `web` a web session id for the session cookie."""
+    token = (WEB_SESSION_PREFIX if web else API_TOKEN_PREFIX) + secrets.token_urlsafe(32)
     expires = utcnow() + dt.timedelta(days=LEARNER_SESSION_DAYS)
     db.add(ApiToken(token_hash=token_digest(token), role="learner", label=label, candidate_id=candidate.id,
                     expires_at=expires))
@@ -145,8 +175,10 @@ def start_session(db: Session, candidate: Candidate, *, label: str = "web") -> S
 
 
 def learner_token_digest(token: Any) -> str | None:
-    """The stored digest of what looks like a learner session token; None for anything else."""
-    if not isinstance(token, str) or not token.startswith("lrn_") or len(token) > 100:
+    """The stored digest of what looks like a learner token or web session id; None for anything else.
+    (Which of the two a request may present, and where, is api.auth.learner_token's business.)"""
+    if (not isinstance(token, str) or not token.startswith((API_TOKEN_PREFIX, WEB_SESSION_PREFIX))
+            or len(token) > 100):
         return None
     return token_digest(token)
 
@@ -186,36 +218,63 @@ def owner_of_digest(db: Session | Connection, digest: str) -> int | None:
 
 def end_session(db: Session, token: str) -> None:
     db.execute(update(ApiToken).where(ApiToken.token_hash == token_digest(token), ApiToken.role == "learner")
-               .values(revoked=True))
+               .values(revoked=True, revoked_at=utcnow()))
 
 
 def revoke_all(db: Session, candidate_id: int) -> None:
     db.execute(update(ApiToken).where(ApiToken.candidate_id == candidate_id, ApiToken.revoked.is_(False))
-               .values(revoked=True))
+               .values(revoked=True, revoked_at=utcnow()))
 
 
-def create_signin_link(db: Session, email: str, *, actor: str) -> str:
-    """A one-time token for an administrator to send to a learner (first access, lost password)."""
+@dataclass(frozen=True)
+class SigninLink:
+    token: str  # plain; shown once, to the administrator who sends it
+    expires_at: dt.datetime
+
+    def url(self, public_url: str) -> str:
+        """The link to send. The secret is the URL's fragment (after `#`), which browsers never send
+        to a server, so no access log, proxy or Referer header ever holds it: the page at
+        /signin/link reads it in the browser and POSTs it (api/static/signin_link.js)."""
+        return f"{public_url.rstrip('/')}/signin/link#{self.token}"
+
+
+def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SIGNIN_LINK_MINUTES) -> SigninLink:
+    """A one-time sign-in link for an administrator to send to a learner (first access, lost password).
+
+    Valid for `minutes` (15 by default, at most an hour) and once; a new link replaces the learner's
+    earlier unused ones. The audit event names who made it and for whom, never the secret."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= MAX_SIGNIN_LINK_MINUTES:
+        raise AccountError(f"a sign-in link is valid for 1 to {MAX_SIGNIN_LINK_MINUTES} minutes")
     candidate = db.execute(select(Candidate).where(Candidate.email == normalise_email(email))).scalar_one_or_none()
     if candidate is None:
         raise AccountError("no learner account has that e-mail address", status=404)
-    token = "lnk_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    db.execute(update(ApiToken).where(ApiToken.candidate_id == candidate.id, ApiToken.role == "signin_link",
+                                      ApiToken.revoked.is_(False))
+               .values(revoked=True, revoked_at=now, revoked_by="replaced by a newer link"))
+    token = LINK_PREFIX + secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(minutes=minutes)
     db.add(ApiToken(token_hash=token_digest(token), role="signin_link", label="sign-in link",
-                    candidate_id=candidate.id, expires_at=utcnow() + dt.timedelta(hours=SIGNIN_LINK_HOURS)))
-    audit.record(db, actor=actor, kind="candidate.signin_link", subject=f"candidate:{candidate.id}")
-    return token
+                    candidate_id=candidate.id, expires_at=expires))
+    audit.record(db, actor=actor, kind="candidate.signin_link", subject=f"candidate:{candidate.id}",
+                 data={"valid_minutes": minutes})
+    return SigninLink(token, expires)
 
 
-def redeem_signin_link(db: Session, token: str) -> Candidate:
-    """Uses the link up: a second visit, or one after it expired, is refused."""
+def redeem_signin_link(db: Session, token: Any) -> Candidate:
+    """Uses the link up: a second visit, or one after it expired, is refused. One conditional UPDATE,
+    so of two requests racing with the same link only one gets through (on SQLite too)."""
     refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one", status=400)
-    if not isinstance(token, str) or not token.startswith("lnk_") or len(token) > 100:
+    if not isinstance(token, str) or not token.startswith(LINK_PREFIX) or len(token) > 100:
         raise refused
-    row = db.execute(select(ApiToken).where(
+    now = utcnow()
+    used = db.execute(update(ApiToken).where(
         ApiToken.token_hash == token_digest(token), ApiToken.role == "signin_link", ApiToken.revoked.is_(False),
-    ).with_for_update()).scalar_one_or_none()
-    if row is None or row.expires_at is None or as_utc(row.expires_at) <= utcnow():
+        ApiToken.expires_at > now,
+    ).values(revoked=True, revoked_at=now, revoked_by="used").returning(ApiToken.candidate_id)
+       .execution_options(synchronize_session=False)).first()
+    if used is None:
         raise refused
-    row.revoked = True
-    return db.get(Candidate, row.candidate_id)
-
+    audit.record(db, actor=f"candidate:{used.candidate_id}", kind="candidate.signin_link_used",
+                 subject=f"candidate:{used.candidate_id}")
+    return db.get(Candidate, used.candidate_id)

@@ -27,7 +27,7 @@ from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
 from item_bank.models import (ApiToken, AuditEvent, Candidate, Exam, ExamSession, ExposureControl, Item, ParameterSet,
                                Response, as_utc, utcnow)
 from item_bank.runtime import (RuntimePool, database_key, engine_config, item_content, pool_for, remember_snapshot,
-                               session_config, sitting_snapshot)
+                               session_config, sitting_snapshot, snapshot_digest)
 
 
 class DeliveryError(Exception):
@@ -312,6 +312,12 @@ def _replay(pool: RuntimePool, row: AnySitting, responses: Sequence[StoredAnswer
     return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config, sitting=row.id), state)
 
 
+def replay(pool: RuntimePool, row: Any, scored: Sequence[StoredAnswer]) -> AdaptiveSession:
+    """The engine session after a sitting's scored answers, rebuilt as every answer rebuilds it (`row` needs
+    id, seed and cat_config); a stored item the replay would not have chosen raises ValueError."""
+    return _replay(pool, row, scored)
+
+
 def _pool_of(db: Session, row: AnySitting) -> RuntimePool:
     return pool_for(db, row.parameter_set_id, row.cat_config["areas"])
 
@@ -468,7 +474,9 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     # The sitting's id is new, so its chain is empty: no head to look up.
     head = audit.record(db, actor=f"candidate:{candidate_id}", kind="exam.start", subject=f"session:{row.id}",
                         head=audit.EMPTY_CHAIN,
-                        data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id})
+                        data={"exam": exam.id, "exam_version": exam.version, "parameter_set": params.id,
+                              # What the decision will be derived from, so that a later change to either shows.
+                              "rules": snapshot_digest(snapshot), "parameters": pool.parameters_digest})
     # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
     _engine_sessions.keep((pool.database, row.id), engine_session, row, head)
     remember_snapshot(db, row.id, snapshot)  # for a read of the sitting here later (the last answer's)
@@ -812,17 +820,22 @@ def close_if_overdue(db: Session, row: AnySitting) -> bool:
     return True
 
 
+def time_limit_decision(snapshot: dict[str, Any], scored: int, theta: float) -> str:
+    """The decision on a sitting its time limit ended after `scored` scored answers. Fewer than the exam's
+    minimum length is not enough evidence to certify anyone, so that is a fail; otherwise the estimate
+    decides."""
+    enough = scored >= int(snapshot.get("min_length", 1))
+    return "pass" if enough and theta >= float(snapshot["cut_score"]) else "fail"
+
+
 def _close_overdue(db: Session, row: AnySitting, responses: Sequence[StoredAnswer], actor: str,
                    head: audit.ChainHead | None = None) -> None:
-    """Scores what was answered in time. Fewer scored items than the exam's minimum length is not
-    enough evidence to certify anyone, so that is a fail; otherwise the estimate decides."""
+    """Scores what was answered in time (time_limit_decision)."""
     pool = _pool_of(db, row)
     scored = [r for r in responses if r.scored]
     engine_session = _replay(pool, row, scored)
-    enough = len(scored) >= int(row.cat_config.get("min_length", 1))
-    passed = enough and engine_session.theta >= float(row.cat_config["cut_score"])
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
-    _finish(row, pool, scored, "pass" if passed else "fail", "time_limit")
+    _finish(row, pool, scored, time_limit_decision(row.cat_config, len(scored), engine_session.theta), "time_limit")
     audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
                  data={"decision": row.decision, "theta": row.theta, "se": row.se,
                        "items": len(responses), "stop_reason": row.stop_reason})

@@ -246,11 +246,14 @@ class AuditEvent(Base):
 
 
 class ApiToken(Base):
-    """A bearer token; only its SHA-256 is stored.
+    """A secret credential; only its SHA-256 is stored.
 
-    Roles hr/psychometrician/admin are long-lived staff tokens. A learner's signed-in session is a
-    `learner` token (kept in the signed cookie or sent as a bearer token) that expires and is
-    revoked at sign-out; a one-time `signin_link` token lets a learner in without a password.
+    Roles hr/psychometrician/admin are staff and integration tokens (item_bank.staff_tokens): they
+    expire (90 days unless chosen otherwise), can be listed and revoked, and record when they were
+    last used. A learner's signed-in session is a `learner` row that expires and is revoked at
+    sign-out: a bearer token (`lrn_...`) for the JSON API, or a web session id (`ses_...`) that only
+    the web pages accept from the session cookie. A one-time `signin_link` token lets a learner in
+    without a password.
     """
 
     __tablename__ = "api_tokens"
@@ -263,3 +266,19 @@ class ApiToken(Base):
     expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Staff tokens only: updated at most once a minute (see item_bank.staff_tokens.LAST_USED_EVERY).
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+
+
+class SigninFailure(Base):
+    """Failed sign-ins counted per key (item_bank.signin_throttle): one row per (account, address)
+    pair, per address and per account, keyed by a digest so that neither e-mail addresses nor client
+    addresses are stored in clear. In the database so that every worker process sees the same counts."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)  # "pair:<sha256>", "addr:…", "acct:…"
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,6 +1,8 @@
 """The in-memory form of an item pool that the engine works on, built once per parameter version."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -35,6 +37,17 @@ class RuntimePool:
         object.__setattr__(self, "_position", {int(i): n for n, i in enumerate(self.item_ids)})
         # One engine bank per pool, so the engine's per-bank tables are built once per process.
         object.__setattr__(self, "bank", Bank(self.a, self.b, self.c, self.d, area=self.area_codes))
+
+    @functools.cached_property
+    def parameters_digest(self) -> str:
+        """SHA-256 over what scoring reads from the pool (items, areas, parameters), recorded when a sitting
+        starts: a published parameter set never changes, so a different digest later means it was altered."""
+        digest = hashlib.sha256()
+        for values, dtype in ((self.item_ids, "<i8"), (self.area_codes, "<i8"), (self.a, "<f8"), (self.b, "<f8"),
+                              (self.c, "<f8"), (self.d, "<f8")):
+            digest.update(np.ascontiguousarray(values, dtype=dtype).tobytes())
+        digest.update(json.dumps([self.area_slugs, self.enemy_groups]).encode())
+        return digest.hexdigest()
 
     def position(self, item_id: int) -> int:
         return self._position[item_id]  # type: ignore[attr-defined]
@@ -164,6 +177,11 @@ def session_config(exam: Exam) -> dict[str, Any]:
     """The snapshot a session pins: the exam's adaptive rules plus its scoring standard."""
     rules = {k: v for k, v in exam.cat_config.items() if k not in EXAM_ONLY_SETTINGS}
     return {**rules, "cut_score": exam.cut_score, "blueprint": exam.blueprint, "areas": exam.areas}
+
+
+def snapshot_digest(snapshot: dict[str, Any]) -> str:
+    """SHA-256 of a sitting's settings snapshot (cut score, stopping rules, pretest plan...) as stored."""
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 _snapshots: dict[tuple[str, str], dict[str, Any]] = {}

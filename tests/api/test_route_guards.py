@@ -17,6 +17,8 @@ PUBLIC = {
     "hr.verify_api", "hr.verify_certificate", "static",
     # A certificate is the holder's to share: its unguessable id is in the QR code for verifiers.
     "hr.certificate", "hr.certificate_json", "hr.certificate_pdf",
+    # Signed heads of the audit trail protect history only if outsiders keep copies (api/transparency.py).
+    "transparency.latest_checkpoint", "transparency.consistency",
 }
 # Need a signed-in learner (and then only show that learner's own things).
 LEARNER = {

@@ -68,6 +68,12 @@ def register(page, base: str, name: str, email: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.click("button[type=submit]")
+    # Registering never signs in (it must not tell whether the address had an account): on to the
+    # sign-in page, the address filled in.
+    assert "/signin" in page.url and page.input_value("input[name=email]") == email
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
 
 
 def test_phone_learner_sits_whole_exam_resumes_and_sees_result(app, live_server, browser):

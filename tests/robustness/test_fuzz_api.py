@@ -156,7 +156,12 @@ def test_openapi_operation_never_fails_and_conforms(api_schema, fuzz_app, admin_
         headers = {"Authorization": f"Bearer {admin_token}"}
     elif "learner" in security[0]:  # a fresh learner per operation: fuzzing /signout ends its token
         headers = learner_headers(fuzz_app.test_client(), f"fuzz-{uuid.uuid4().hex[:10]}@example.com")
-    _fuzz(operation, mode, headers=headers)
+    extra = {}
+    if path == "/api/v1/learners":
+        # A schema-valid password may still be common or made of the generated name or address
+        # (item_bank.passwords): a documented 422 that no JSON Schema can state.
+        extra["excluded_checks"] = [positive_data_acceptance]
+    _fuzz(operation, mode, headers=headers, **extra)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
@@ -379,7 +384,7 @@ def test_unusual_but_valid_text_is_kept_as_sent(client, app, field, value):
     from item_bank.models import Candidate
 
     r = _register_raw(client, **{field: value})
-    assert r.status_code == 201, r.get_json()
+    assert r.status_code == 202, r.get_json()
     with transaction(app.extensions["db_factory"]) as db:
         stored = db.execute(select(Candidate).where(Candidate.email == "odd@example.com")).scalar_one()
         assert getattr(stored, field) == value.strip()
