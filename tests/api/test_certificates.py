@@ -14,27 +14,10 @@ from certs.models import Certificate
 from certs.pdf import extract_credential_from_pdf
 from certs.service import status_of, verify_credential
 from item_bank.db import transaction
-from item_bank.models import Item
-from learners import sign_in
+from learners import sign_in, sit
 from ob_schema import ob_schema_errors
 
 FRONTLINE = "social-media-frontline"
-
-
-def sit(client, app, *, email="ada@example.com", exam=FRONTLINE, correct=True, organisation="Acme"):
-    sign_in(client, email, organisation=organisation)
-    r = client.post("/api/v1/sessions", json={"exam_id": exam})
-    assert r.status_code == 201, r.get_json()
-    view = r.get_json()
-    while view["state"] == "in_progress":
-        item = view["item"]
-        with transaction(app.extensions["db_factory"]) as db:
-            key = db.execute(select(Item.key_index).where(Item.external_id == item["item_id"],
-                                                          Item.is_current.is_(True))).scalar_one()
-        choice = key if correct else (key + 1) % 4
-        view = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
-                           json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice}).get_json()
-    return client.get(f"/api/v1/sessions/{view['session_id']}/result").get_json()
 
 
 def published(client):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from item_bank.db import transaction
 from item_bank.models import AuditEvent, ExamSession, Item, Response
-from learners import sign_in
+from learners import key_of, sign_in
 
 EXAM = "social-media-frontline"
 ITEM_FIELDS = {"seq", "item_id", "scenario", "question", "options"}
@@ -19,11 +19,6 @@ def start(client, email="ada@example.com", exam=EXAM):
     r = client.post("/api/v1/sessions", json={"exam_id": exam})
     assert r.status_code == 201, r.get_json()
     return r.get_json()
-
-
-def key_of(app, item_ref: str) -> int:
-    with transaction(app.extensions["db_factory"]) as db:
-        return db.execute(select(Item.key_index).where(Item.external_id == item_ref, Item.is_current.is_(True))).scalar_one()
 
 
 def assert_learner_safe(payload) -> None:

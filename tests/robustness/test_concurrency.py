@@ -16,9 +16,9 @@ from werkzeug.serving import make_server
 
 from item_bank.audit import verify_chain
 from item_bank.db import transaction
-from item_bank.models import AuditEvent, Candidate, ExamSession, Item, Response
+from item_bank.models import AuditEvent, Candidate, ExamSession, Response
 from http_json import call as http_call
-from learners import live_learner_headers
+from learners import key_of, live_learner_headers
 
 EXAM = "social-media-frontline"
 THREADS = 8
@@ -63,12 +63,6 @@ def start(base: str, email: str) -> tuple[dict, dict]:
     status, view = call("POST", f"{base}/api/v1/sessions", {"exam_id": EXAM}, auth)
     assert status == 201, view
     return view, auth
-
-
-def key_of(app, item_ref: str) -> int:
-    with transaction(app.extensions["db_factory"]) as db:
-        return db.execute(select(Item.key_index).where(Item.external_id == item_ref,
-                                                       Item.is_current.is_(True))).scalar_one()
 
 
 def count(app, model, *where) -> int:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import GENESIS, GLOBAL, SEAL_KIND, _digest, _timestamp
 from item_bank.db import transaction
-from item_bank.models import AuditEvent, ExamSession, Item
-from learners import sign_in
+from item_bank.models import AuditEvent, ExamSession
+from learners import answer_to_the_end, sign_in
 
 FRONTLINE = "social-media-frontline"
 RECERT = "social-media-recert"
@@ -33,28 +33,7 @@ def sit(client, app, *, email: str, exam: str = FRONTLINE, correct: bool = True)
     sign_in(client, email)
     r = start(client, exam)
     assert r.status_code == 201, r.get_json()
-    return answer_to_the_end(client, app, r.get_json(), correct=correct)
-
-
-def answer_to_the_end(client, app, view: dict, *, correct: bool) -> str:
-    """Answers until the sitting ends. An answer is acknowledged as recorded (201) even when the certificate
-    it would earn is refused: the result says why."""
-    session_id = view["session_id"]
-    while view.get("state") == "in_progress":
-        item = view["item"]
-        key = key_of(app, item["item_id"])
-        choice = key if correct else (key + 1) % len(item["options"])
-        r = client.post(f"/api/v1/sessions/{session_id}/answers",
-                        json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice})
-        assert r.status_code in (200, 201), r.get_json()
-        view = r.get_json()
-    return session_id
-
-
-def key_of(app, item_ref: str) -> int:
-    with transaction(app.extensions["db_factory"]) as db:
-        return db.execute(select(Item.key_index).where(Item.external_id == item_ref,
-                                                       Item.is_current.is_(True))).scalar_one()
+    return answer_to_the_end(client, app, r.get_json(), correct=correct)["session_id"]
 
 
 def result(client, session_id: str):

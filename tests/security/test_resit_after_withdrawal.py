@@ -20,11 +20,11 @@ from sqlalchemy import func, select, update
 from certs.models import Certificate, ResitAllowance
 from certs.records import audit_report
 from certs.service import REFUSED_KIND
-from insider import (FRONTLINE, MANAGER, RECERT, admin_post, answer_to_the_end, certificate_of, cli, db_of, events_of,
+from insider import (FRONTLINE, MANAGER, RECERT, admin_post, certificate_of, cli, db_of, events_of,
                      result, sit, start)
 from item_bank.db import Base, make_engine
 from item_bank.models import utcnow
-from learners import sign_in
+from learners import answer_to_the_end, sign_in
 from migrations import alembic_config, upgrade
 
 EMAIL = "holder@example.com"

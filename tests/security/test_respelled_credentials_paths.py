@@ -15,12 +15,9 @@ import subprocess
 import sys
 from urllib.parse import urlparse
 
-from learners import sign_in
+from learners import sit
 from respelling import TRICKS_BY_NAME
-from sqlalchemy import select
 
-from item_bank.db import transaction
-from item_bank.models import Item
 
 EXAM = "social-media-frontline"  # its certificates are signed with eddsa-rdfc-2022
 # the reported exploit and two more spellings of the same graph
@@ -31,18 +28,7 @@ ACCEPTABLE = {"revoked"} | REJECTIONS  # what a revoked certificate may be calle
 
 def earn_certificate(client, app) -> dict:
     """Pass the exam through the public API (answering with the key) and fetch the credential."""
-    sign_in(client, "ada@example.com", organisation="Acme")
-    r = client.post("/api/v1/sessions", json={"exam_id": EXAM})
-    assert r.status_code == 201, r.get_json()
-    view = r.get_json()
-    while view["state"] == "in_progress":
-        item = view["item"]
-        with transaction(app.extensions["db_factory"]) as db:
-            key = db.execute(select(Item.key_index).where(Item.external_id == item["item_id"],
-                                                          Item.is_current.is_(True))).scalar_one()
-        view = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
-                           json={"seq": item["seq"], "item_id": item["item_id"], "choice": key}).get_json()
-    result = client.get(f"/api/v1/sessions/{view['session_id']}/result").get_json()
+    result = sit(client, app, exam=EXAM)
     assert result["passed"], result
     credential = client.get(result["certificate"]["credential_url"]).get_json()
     assert credential["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
