@@ -13,13 +13,10 @@ none is found the PDF core fonts are used.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
-import os
 from functools import lru_cache
-from pathlib import Path
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -27,8 +24,9 @@ from reportlab.graphics.shapes import Drawing
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
+
+from item_bank.pdf_fonts import find_font, register_first, register_font
 
 from .credential import credential_summary
 from .form import FormError, loads_strict
@@ -87,58 +85,13 @@ _CORE = {"title": "Times-Bold", "name": "Times-BoldItalic", "serif": "Times-Roma
          "sans_bold": "Helvetica-Bold", "mono": "Courier"}
 
 
-def _font_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get("CERTAMEN_FONT_DIR"):
-        dirs.append(Path(os.environ["CERTAMEN_FONT_DIR"]))
-    spec = importlib.util.find_spec("matplotlib")
-    if spec and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            dirs.append(Path(loc) / "mpl-data" / "fonts" / "ttf")
-    dirs += [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/droid"),
-             Path("/usr/share/fonts-droid-fallback/truetype"), Path("/usr/share/fonts/truetype"),
-             Path("/usr/local/share/fonts")]
-    return [d for d in dirs if d.is_dir()]
-
-
-def _find(name: str) -> Path | None:
-    for d in _font_dirs():
-        p = d / name
-        if p.is_file():
-            return p
-    return None
-
-
-def _register(path: Path) -> str | None:
-    name = "Certamen-" + path.stem
-    try:
-        pdfmetrics.getFont(name)
-        return name
-    except KeyError:
-        pass
-    try:
-        pdfmetrics.registerFont(TTFont(name, str(path)))
-        return name
-    except Exception as exc:  # unusable font file: skip it
-        log.debug("font %s not usable: %s", path, exc)
-        return None
-
-
 @lru_cache(maxsize=1)
 def _fonts() -> tuple[dict[str, str], tuple[str, ...]]:
-    roles = {}
-    for role, names in _FONT_FILES.items():
-        for n in names:
-            p = _find(n)
-            if p and (reg := _register(p)):
-                roles[role] = reg
-                break
-        else:
-            roles[role] = _CORE[role]
+    roles = {role: register_first(names) or _CORE[role] for role, names in _FONT_FILES.items()}
     fallbacks = []
     for n in _FALLBACK_FILES:
-        p = _find(n)
-        if p and (reg := _register(p)) and reg not in fallbacks:
+        p = find_font(n)
+        if p and (reg := register_font(p)) and reg not in fallbacks:
             fallbacks.append(reg)
     return roles, tuple(fallbacks)
 

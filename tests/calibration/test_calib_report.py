@@ -111,7 +111,7 @@ def test_html_report(scenario):
     assert "calib-flag-misfit" in out and "calib-flag-drift" in out and "calib-flag-dif" in out
     page = render_html(rep, standalone=True, stylesheet_href="/static/report.css?v=1&x=\"")
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
-    assert 'href="/static/report.css?v=1&amp;x=&quot;"' in page
+    assert 'href="/static/report.css?v=1&amp;x=&#34;"' in page     # Jinja's spelling of &quot;
 
 
 def test_pdf_report(scenario, tmp_path):
@@ -141,13 +141,32 @@ def test_malicious_item_ids_are_escaped():
     for out in (render_html(rep), render_html(rep, standalone=True)):
         assert "<script" not in out and "<img src=x" not in out and "style=" not in out
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
-        assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in out
+        assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in out
         assert "$x^2$ &amp; Ünïcode" in out
     pdf = render_pdf(rep)
     assert pdf.startswith(b"%PDF")
     text = re.sub(r"\s+", "", _pdf_text(pdf))
     assert "<script>alert(1)</script>" in text
     assert "$x^2$&Ünïcode" in text
+
+
+def test_group_labels_and_reasons_are_escaped_and_the_template_marks_nothing_safe():
+    from pathlib import Path
+
+    import calibration.report
+    rng = np.random.default_rng(4106)
+    tp = cal.random_item_parameters(6, "2PL", rng=rng)
+    data, _ = cal.simulate_responses(tp["a"], tp["b"], n_persons=800, rng=rng)
+    rep = build_report(cal.fit(data, "2PL"), data, figures=False, exposure={"item1": 0.9},
+                       groups={"group": ["<b>ref</b>", "f&o"] * 400, "reference": "<b>ref</b>", "focal": "f&o",
+                               "name": "<i>lang</i>"})
+    rep.item("item1").flags[0] = rep.item("item1").flags[0].__class__("overexposed", "x <em>y</em> & z")
+    out = render_html(rep)
+    assert "<b>" not in out and "<i>" not in out and "<em>" not in out
+    assert "Reference &lt;b&gt;ref&lt;/b&gt;" in out and "focal f&amp;o" in out and "by &lt;i&gt;lang&lt;/i&gt;" in out
+    assert 'title="x &lt;em&gt;y&lt;/em&gt; &amp; z"' in out and "<li>x &lt;em&gt;y&lt;/em&gt; &amp; z</li>" in out
+    templates = Path(calibration.report.__file__).parent / "templates"
+    assert all("|safe" not in t.read_text().replace(" ", "") for t in templates.glob("*.html"))
 
 
 def test_sparse_adaptive_data_skips_s_x2_with_a_reason():
