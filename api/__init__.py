@@ -16,13 +16,11 @@ from certs.service import CertificateError, IssuerSettings
 from item_bank.db import make_engine, make_session_factory
 from item_bank.accounts import AccountError
 from item_bank.delivery import DeliveryError
+from settings import Settings
 
 
-def _secret_key(instance_path: Path) -> str:
-    """From the environment, else a random key kept in the instance folder (never in the repo)."""
-    key = os.environ.get("CERTAMEN_SECRET_KEY")
-    if key:
-        return key
+def _secret_key_file(instance_path: Path) -> str:
+    """A random key kept in the instance folder (never in the repo), when CERTAMEN_SECRET_KEY is unset."""
     path = instance_path / "secret_key"
     if not path.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
@@ -30,12 +28,6 @@ def _secret_key(instance_path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
-
-
-def default_key_dir() -> Path:
-    """Signing keys live outside the repository and the database, private to this user."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(base) / "certamen" / "keys"
 
 
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -51,27 +43,25 @@ class _CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(Path(os.environ.get("CERTAMEN_INSTANCE", "instance")).resolve()))
+def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """The app, configured from `settings` (default: `Settings.from_env()`); keys of `config` override
+    the Flask config those settings set (tests pass DATABASE_URL, SECRET_KEY, CERTAMEN_KEY_DIR, ...)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, instance_path=str(settings.instance_dir))
     app.json = BoundedJSONProvider(app)
     app.session_interface = _CookieSessions()
     app.config.update(
-        DATABASE_URL=os.environ.get("DATABASE_URL"),
-        MAX_CONTENT_LENGTH=int(os.environ.get("CERTAMEN_MAX_UPLOAD", 2 * 1024 * 1024)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("CERTAMEN_SECURE_COOKIES",
-                                             "1" if os.environ.get("CERTAMEN_PUBLIC_URL", "").startswith("https:") else "0") == "1",
         PERMANENT_SESSION_LIFETIME=60 * 60 * 24 * 30,
         JSON_SORT_KEYS=False,
     )
+    app.config.update(settings.app_config())
     if config:
         app.config.update(config)
-    app.secret_key = app.config.get("SECRET_KEY") or _secret_key(Path(app.instance_path))
+    app.extensions["settings"] = settings
+    app.secret_key = app.config.get("SECRET_KEY") or _secret_key_file(Path(app.instance_path))
 
-    app.config.setdefault("PUBLIC_URL", os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"))
-    app.config.setdefault("ISSUER_NAME", os.environ.get("CERTAMEN_ISSUER_NAME", "Certamen Demo Certification Body"))
-    app.config.setdefault("CERTAMEN_KEY_DIR", os.environ.get("CERTAMEN_KEY_DIR") or str(default_key_dir()))
     app.extensions["issuer"] = IssuerSettings(
         public_url=app.config["PUBLIC_URL"],
         name=app.config["ISSUER_NAME"],
@@ -79,11 +69,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["issuer"].keys.active_key()  # the first start creates the signing key, so it is published
 
-    proxies = int(os.environ.get("CERTAMEN_PROXY_HOPS", "0"))
-    if proxies > 0:  # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)
+    if settings.proxy_hops > 0:  # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
 
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["db_engine"] = engine

@@ -29,17 +29,6 @@ from werkzeug.exceptions import TooManyRequests
 from api.auth import learner_token
 from item_bank import accounts
 
-DEFAULTS = {
-    # Per client address (an office shares one). Failed sign-ins are also slowed per account and
-    # address, in the database (item_bank.signin_throttle): no limit here is per account, since a
-    # stranger could spend it and lock the account's owner out.
-    "RATELIMIT_SIGNIN": "30 per minute;300 per hour",
-    "RATELIMIT_REGISTER": "20 per minute;200 per hour",  # per client address
-    "RATELIMIT_ANSWERS": "120 per minute",  # per signed-in session; a person answers a few items a minute
-    "RATELIMIT_VERIFY": "120 per minute",  # per client address
-}
-
-
 class WorkerMemoryStorage(Storage):
     """Fixed-window counters in this worker's memory (`worker-memory://`, the default).
 
@@ -99,10 +88,7 @@ class WorkerMemoryStorage(Storage):
 
 
 def configure(app) -> None:
-    for key, default in DEFAULTS.items():
-        app.config.setdefault(key, os.environ.get(f"CERTAMEN_{key}", default))
-    app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("CERTAMEN_RATELIMIT_STORAGE", "worker-memory://"))
-    app.config.setdefault("RATELIMIT_ENABLED", os.environ.get("CERTAMEN_RATELIMIT_ENABLED", "1") != "0")
+    """The limiter over RATELIMIT_STORAGE_URI; create_app sets the RATELIMIT_* keys (settings.Settings)."""
     app.extensions["rate_limits"] = FixedWindowRateLimiter(storage_from_string(app.config["RATELIMIT_STORAGE_URI"]))
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from sqlalchemy import select
 
 from item_bank.db import database_url, make_engine, make_session_factory, transaction
+from settings import Settings
 
 
 class CommandError(Exception):
@@ -22,8 +23,22 @@ class CommandError(Exception):
         self.code = code
 
 
+_SETTINGS: Settings | None = None  # built from the environment once, by main()
+
+
+def _settings() -> Settings:
+    global _SETTINGS
+    if _SETTINGS is None:
+        _SETTINGS = Settings.from_env()
+    return _SETTINGS
+
+
+def _database_url() -> str:
+    return database_url(_settings().database_url)
+
+
 def _factory():
-    return make_session_factory(make_engine(database_url()))
+    return make_session_factory(make_engine(_database_url()))
 
 
 def _emit(args: argparse.Namespace, payload: Any, text: Callable[[Any], str]) -> None:
@@ -38,8 +53,8 @@ def _emit(args: argparse.Namespace, payload: Any, text: Callable[[Any], str]) ->
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from migrations import upgrade
 
-    upgrade(database_url())
-    print(f"database at {_redacted(database_url())} is up to date")
+    upgrade(_database_url())
+    print(f"database at {_redacted(_database_url())} is up to date")
 
 
 def _redacted(url: str) -> str:
@@ -215,7 +230,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> None:
 def cmd_learner_link(args: argparse.Namespace) -> None:
     from item_bank.accounts import AccountError, create_signin_link
 
-    public_url = os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    public_url = _settings().public_url
     try:
         with transaction(_factory()) as db:
             link = create_signin_link(db, args.email, actor="cli", minutes=args.minutes)
@@ -308,7 +323,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     if bool(args.responses) == bool(args.exam):
         raise CommandError("give either --responses FILE or --exam ID")
     model = "GRM" if args.model == "graded" else args.model
-    engine = make_engine(database_url())
+    engine = make_engine(_database_url())
     database_ready = inspect(engine).has_table("calibration_runs")
     run_id = None
     if args.responses:
@@ -369,13 +384,13 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 
 def _issuer_settings():
-    from api import default_key_dir
+    """The issuer as the web app sees it (api.create_app builds the same from the same settings)."""
     from certs.keys import KeyStore
     from certs.service import IssuerSettings
 
-    public = os.environ.get("CERTAMEN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-    keys = KeyStore(os.environ.get("CERTAMEN_KEY_DIR") or default_key_dir(), host=public)
-    return IssuerSettings(public_url=public, name=os.environ.get("CERTAMEN_ISSUER_NAME", ""), keys=keys)
+    settings = _settings()
+    keys = KeyStore(settings.key_dir, host=settings.public_url)
+    return IssuerSettings(public_url=settings.public_url, name=settings.issuer_name, keys=keys)
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
@@ -497,8 +512,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # granian parses HTTP and holds keep-alive connections in Rust, outside the workers' GIL; a worker
         # per core, and two threads each: one runs Python while the other waits for the database (more
         # threads only queue for the GIL: docs/benchmarks.md, stop 13).
-        workers = str(args.workers or int(os.environ.get("CERTAMEN_WORKERS", os.cpu_count() or 1)))
-        threads = os.environ.get("CERTAMEN_THREADS", "2")
+        workers = str(args.workers or _settings().workers or os.cpu_count() or 1)
+        threads = str(_settings().threads)
         granian = str(Path(sys.executable).with_name("granian"))
         command = [granian, "--interface", "wsgi", "--host", args.host, "--port", str(args.port),
                    "--workers", workers, "--blocking-threads", threads, "--http", "1", "--no-ws",
@@ -506,9 +521,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print(f"Certamen (production, {workers} workers x {threads} threads) on http://{args.host}:{args.port}",
               flush=True)
         os.execv(granian, command)
-    from api import create_app
+    from werkzeug.utils import import_string
 
-    app = create_app()
+    # By its entry point's name, as granian loads api.wsgi:app above: the CLI imports no code of api.
+    create_app = import_string("api:create_app")
+    app = create_app(settings=_settings())
     print(f"Certamen is serving on http://{args.host}:{args.port}", flush=True)
     from werkzeug.serving import run_simple
 
@@ -704,7 +721,9 @@ def main(argv: list[str] | None = None) -> int:
     from certs.service import CertificateError
     from item_bank.qti import QTIError
 
+    global _SETTINGS
     try:
+        _SETTINGS = Settings.from_env()
         args.func(args)
     except CommandError as exc:
         print(f"certamen: {exc}", file=sys.stderr)

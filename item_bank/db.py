@@ -44,8 +44,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL")
+def database_url(url: str | None = None) -> str:
+    """`url` (settings.Settings.database_url, from DATABASE_URL) normalized; without one, the SQLite file
+    instance/certamen.sqlite (relative to the working directory)."""
     if url:
         return normalize_url(url)
     DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,14 @@ import calibration.runs  # noqa: F401  (registers the tables)
 import certs.models  # noqa: F401
 import item_bank.models  # noqa: F401
 from item_bank.db import Base, database_url
+from settings import Settings
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or database_url()
+    return config.get_main_option("sqlalchemy.url") or database_url(Settings.from_env().database_url)
 
 
 def run_offline() -> None:
