@@ -10,10 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from .estimators import ESTIMATORS
 from .exposure import EXPOSURE_METHODS
 from .selection import SELECTORS
+from .stopping import CLASSIFICATION_RULES
 
 __all__ = ["CATConfig"]
-
-CLASSIFICATION_METHODS = ("none", "ci", "sprt")
 
 
 def _is_int(value) -> bool:
@@ -101,14 +100,11 @@ class CATConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first offending field."""
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {self.estimator!r}")
-        if self.selector not in SELECTORS:
-            raise ValueError(f"selector must be one of {list(SELECTORS)}, got {self.selector!r}")
-        if self.exposure not in EXPOSURE_METHODS:
-            raise ValueError(f"exposure must be one of {list(EXPOSURE_METHODS)}, got {self.exposure!r}")
-        if self.classification not in CLASSIFICATION_METHODS:
-            raise ValueError(f"classification must be one of {list(CLASSIFICATION_METHODS)}, got {self.classification!r}")
+        # strategy names: each registry's ValueError names the field and lists the valid names
+        ESTIMATORS.resolve(self.estimator)
+        SELECTORS.resolve(self.selector)
+        EXPOSURE_METHODS.resolve(self.exposure)
+        CLASSIFICATION_RULES.resolve(self.classification)
         for name in ("prior_mean", "theta_min", "theta_max", "kl_delta", "ci_z", "sprt_delta"):
             if not _is_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")

@@ -1,5 +1,12 @@
 """Ability estimators (EAP, MAP, MLE, WLE), each returning (theta, se).
 
+All four share one signature, ``Estimator``::
+
+    estimator(pattern, prior_mean=0.0, prior_sd=1.0, n_points=61, bounds=(-4.0, 4.0)) -> (theta, se)
+
+and are registered by name in ``ESTIMATORS``; settings an estimator has no use
+for (MAP's ``n_points``) are accepted and ignored.
+
 All estimators are bounded to ``bounds`` (default [-4, 4]) so every response
 pattern yields a finite answer. MLE has no finite maximum for all-lowest or
 all-highest score patterns (and nothing to maximise for an empty pattern): in
@@ -10,13 +17,16 @@ only through its documented behaviour, never through an exception.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import irt
+from .registry import Registry
 
 __all__ = [
+    "Estimator",
     "ResponsePattern",
     "GridPosterior",
     "quadrature_grid",
@@ -237,9 +247,13 @@ def map_estimate(
     pattern: ResponsePattern,
     prior_mean: float = 0.0,
     prior_sd: float = 1.0,
+    n_points: int = 61,
     bounds: tuple[float, float] = (-4.0, 4.0),
 ) -> tuple[float, float]:
-    """Posterior mode under a normal prior; SE = 1/sqrt(test information + prior precision)."""
+    """Posterior mode under a normal prior; SE = 1/sqrt(test information + prior precision).
+
+    ``n_points`` is unused (part of the common ``Estimator`` signature).
+    """
     precision = 1.0 / prior_sd**2
 
     def evaluate(theta):
@@ -254,10 +268,10 @@ def map_estimate(
 
 def mle(
     pattern: ResponsePattern,
-    bounds: tuple[float, float] = (-4.0, 4.0),
     prior_mean: float = 0.0,
     prior_sd: float = 1.0,
     n_points: int = 61,
+    bounds: tuple[float, float] = (-4.0, 4.0),
 ) -> tuple[float, float]:
     """Bounded maximum likelihood; SE = 1/sqrt(test information).
 
@@ -277,10 +291,10 @@ def mle(
 
 def wle(
     pattern: ResponsePattern,
-    bounds: tuple[float, float] = (-4.0, 4.0),
     prior_mean: float = 0.0,
     prior_sd: float = 1.0,
     n_points: int = 61,
+    bounds: tuple[float, float] = (-4.0, 4.0),
 ) -> tuple[float, float]:
     """Warm's weighted likelihood: maximises L(θ)·sqrt(I(θ)), removing MLE's O(1/n) bias.
 
@@ -304,7 +318,9 @@ def wle(
     return theta, _inverse_sqrt(pattern.derivatives(theta)[3])
 
 
-ESTIMATORS = {"eap": eap, "map": map_estimate, "mle": mle, "wle": wle}
+Estimator = Callable[[ResponsePattern, float, float, int, tuple[float, float]], tuple[float, float]]
+
+ESTIMATORS: Registry[Estimator] = Registry("estimator", {"eap": eap, "map": map_estimate, "mle": mle, "wle": wle})
 
 
 def estimate(
@@ -315,11 +331,5 @@ def estimate(
     n_points: int = 61,
     bounds: tuple[float, float] = (-4.0, 4.0),
 ) -> tuple[float, float]:
-    """Dispatch by estimator name with one common set of settings."""
-    if name == "eap":
-        return eap(pattern, prior_mean, prior_sd, n_points, bounds)
-    if name == "map":
-        return map_estimate(pattern, prior_mean, prior_sd, bounds)
-    if name in ("mle", "wle"):
-        return ESTIMATORS[name](pattern, bounds, prior_mean, prior_sd, n_points)
-    raise ValueError(f"unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
+    """Run the estimator registered as ``name`` (ValueError listing the valid names if there is none)."""
+    return ESTIMATORS.resolve(name)(pattern, prior_mean, prior_sd, n_points, bounds)

@@ -2,17 +2,45 @@
 
 Scores are "higher is better" arrays over the whole bank; ineligible items are
 pushed to -inf so a plain argmax (or top-k) respects the mask.
+
+Selectors for sessions are registered by name in ``SELECTORS``. Each entry has
+the one ``Selector`` signature ``selector(bank, tables, config) -> Criterion``:
+it binds what the config and bank fix once per ``SessionPlan``, and returns the
+per-step ``Criterion``::
+
+    criterion(theta, n_administered, out, scratch) -> None
+
+which writes every item's score at θ̂ into ``out`` (``scratch`` is a work array
+of the same shape and dtype).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import irt
+from .registry import Registry
 
-__all__ = ["masked_scores", "best_item", "top_k", "max_info_scores", "kl_scores", "SELECTORS"]
+if TYPE_CHECKING:
+    from .bank import Bank, BankTables
+    from .config import CATConfig
+
+__all__ = [
+    "masked_scores",
+    "best_item",
+    "top_k",
+    "max_info_scores",
+    "kl_scores",
+    "Criterion",
+    "Selector",
+    "max_info_selector",
+    "kl_selector",
+    "SELECTORS",
+]
 
 # Beyond this k a partition beats repeated argmax passes (measured on 10k items:
 # one argmax pass ~1.3 µs, one argpartition ~85 µs).
@@ -98,4 +126,28 @@ def kl_scores(bank, theta: float, n_administered: int, delta_c: float = 3.0, n_p
     return index
 
 
-SELECTORS = ("max_info", "kl")
+Criterion = Callable[[float, int, np.ndarray, np.ndarray], None]
+Selector = Callable[["Bank", "BankTables", "CATConfig"], Criterion]
+
+
+def max_info_selector(bank: Bank, tables: BankTables, config: CATConfig) -> Criterion:
+    """Maximum Fisher information, interpolated from the bank's precomputed table."""
+    information_at = tables.information_at
+
+    def criterion(theta: float, n_administered: int, out: np.ndarray, scratch: np.ndarray) -> None:
+        information_at(theta, out, scratch)
+
+    return criterion
+
+
+def kl_selector(bank: Bank, tables: BankTables, config: CATConfig) -> Criterion:
+    """Chang & Ying global KL index with ``config.kl_delta`` (see ``kl_scores``)."""
+    delta_c = config.kl_delta
+
+    def criterion(theta: float, n_administered: int, out: np.ndarray, scratch: np.ndarray) -> None:
+        out[:] = kl_scores(bank, theta, n_administered, delta_c)
+
+    return criterion
+
+
+SELECTORS: Registry[Selector] = Registry("selector", {"max_info": max_info_selector, "kl": kl_selector})

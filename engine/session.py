@@ -18,10 +18,10 @@ from ._cache import LRUCache
 from .bank import Bank, BankTables
 from .config import CATConfig
 from .constraints import Blueprint, EnemyIndex
-from .estimators import GridPosterior, ResponsePattern, estimate
-from .exposure import randomesque_choice, step_uniform, sympson_hetter_choice
-from .selection import kl_scores
-from .stopping import SPRT, ClassificationCI, SETarget, StopContext, StoppingRule, decide
+from .estimators import ESTIMATORS, Estimator, GridPosterior, ResponsePattern, eap
+from .exposure import EXPOSURE_METHODS, Chooser
+from .selection import SELECTORS, Criterion
+from .stopping import SPRT, StopContext, StoppingRule, decide, stopping_rules
 
 __all__ = ["AdaptiveSession", "SessionPlan", "prepare"]
 
@@ -30,12 +30,21 @@ STATE_VERSION = 1
 
 @dataclass(frozen=True)
 class SessionPlan:
-    """Everything derived from (bank, config) alone, built once and shared by many sessions."""
+    """Everything derived from (bank, config) alone, built once and shared by many sessions.
+
+    The configured strategies are looked up in their registries here, once, and
+    bound to their settings: per step the session only calls ``criterion``,
+    ``choose``, ``estimator`` and ``stopping.check``.
+    """
 
     tables: BankTables
     blueprint: Blueprint
     enemies: EnemyIndex
-    exposure_k: np.ndarray | None
+    criterion: Criterion
+    choose: Chooser
+    estimator: Estimator
+    estimator_settings: tuple  # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
+    incremental_eap: bool  # EAP: read off the session's running GridPosterior instead of calling estimator
     stopping: StoppingRule
     sprt: SPRT | None
 
@@ -44,33 +53,21 @@ class SessionPlan:
         blueprint = Blueprint(bank.area, config.blueprint, config.max_length)
         blueprint.check_feasible()
         enemies = EnemyIndex(config.enemies, bank.n_items)
-        exposure_k = None
-        if config.exposure == "sympson_hetter":
-            if config.sympson_hetter_k is None:
-                raise ValueError(
-                    "exposure 'sympson_hetter' needs sympson_hetter_k; derive it with engine.simulation.derive_sympson_hetter"
-                )
-            if len(config.sympson_hetter_k) != bank.n_items:
-                raise ValueError(
-                    f"sympson_hetter_k has {len(config.sympson_hetter_k)} values but the bank has {bank.n_items} items"
-                )
-            exposure_k = np.asarray(config.sympson_hetter_k, dtype=float)
-            exposure_k.setflags(write=False)
-        rules: list = []
-        if config.se_target is not None:
-            rules.append(SETarget(config.se_target))
-        sprt = None
-        if config.classification == "ci":
-            rules.append(ClassificationCI(config.cut_score, config.ci_z))
-        elif config.classification == "sprt":
-            sprt = SPRT(config.cut_score, config.sprt_delta, config.sprt_alpha, config.sprt_beta)
-            rules.append(sprt)
+        tables = bank.tables(config.quadrature_points, (config.theta_min, config.theta_max))
+        estimator = ESTIMATORS.resolve(config.estimator)
+        rules = stopping_rules(config)
+        sprt = next((rule for rule in rules if isinstance(rule, SPRT)), None)
         return cls(
-            tables=bank.tables(config.quadrature_points, (config.theta_min, config.theta_max)),
+            tables=tables,
             blueprint=blueprint,
             enemies=enemies,
-            exposure_k=exposure_k,
-            stopping=StoppingRule(config.min_length, config.max_length, tuple(rules)),
+            criterion=SELECTORS.resolve(config.selector)(bank, tables, config),
+            choose=EXPOSURE_METHODS.resolve(config.exposure)(bank, config),
+            estimator=estimator,
+            estimator_settings=(config.prior_mean, config.prior_sd, config.quadrature_points,
+                                (config.theta_min, config.theta_max)),
+            incremental_eap=estimator is eap,
+            stopping=StoppingRule(config.min_length, config.max_length, rules),
             sprt=sprt,
         )
 
@@ -169,29 +166,10 @@ class AdaptiveSession:
         if self._pending is not None:
             return self._pending
         step = len(self._items)
-        scores = self._selection_scores()
-        exposure = self._config.exposure
-        if exposure == "randomesque":
-            item = randomesque_choice(scores, self._config.randomesque_k, step_uniform(self._seed, step))
-        elif exposure == "sympson_hetter":
-            seed = self._seed
-            if self._barred.any():
-                # Items set aside earlier stay out while anything else may be given; when only they
-                # remain (e.g. a blueprint minimum forces an area), content rules outrank exposure.
-                open_scores = np.where(self._barred, -np.inf, scores)
-                if np.isfinite(open_scores).any():
-                    scores = open_scores
-            item, set_aside = sympson_hetter_choice(
-                scores, self._plan.exposure_k, lambda draw: step_uniform(seed, step, draw)
-            )
-            if item is None and set_aside:
-                item = set_aside.pop(0)  # every candidate was drawn and set aside: give the best one
-            self._barred[set_aside] = True
+        item, set_aside = self._plan.choose(self._selection_scores(), self._seed, step, self._barred)
+        if set_aside:
+            self._barred[list(set_aside)] = True
             self._set_aside.extend(set_aside)
-        else:
-            item = int(scores.argmax())
-            if scores[item] == -np.inf:
-                item = None
         if item is None:
             self._finish("bank_exhausted")
             return None
@@ -228,10 +206,7 @@ class AdaptiveSession:
     def _selection_scores(self) -> np.ndarray:
         plan = self._plan
         buffer = self._buffer
-        if self._config.selector == "kl":
-            buffer[:] = kl_scores(self._bank, self._theta, len(self._items), self._config.kl_delta)
-        else:
-            plan.tables.information_at(self._theta, buffer, self._scratch)
+        plan.criterion(self._theta, len(self._items), buffer, self._scratch)
         buffer += self._penalty
         blueprint = plan.blueprint
         if blueprint.active:
@@ -265,19 +240,11 @@ class AdaptiveSession:
             self._posterior.add(bank.category_log_probs(index, plan.tables.grid)[score])
         else:
             self._posterior.add(plan.tables.log_probs[index, score])
-        if self._config.estimator == "eap":
-            self._theta, self._se = self._posterior.estimate()
+        if plan.incremental_eap:
+            self._theta, self._se = self._posterior.estimate()  # equals eap() on the same grid, in O(grid)
         else:
-            config = self._config
             pattern = ResponsePattern.from_bank(bank, self._items, self._scores)
-            self._theta, self._se = estimate(
-                config.estimator,
-                pattern,
-                config.prior_mean,
-                config.prior_sd,
-                config.quadrature_points,
-                (config.theta_min, config.theta_max),
-            )
+            self._theta, self._se = plan.estimator(pattern, *plan.estimator_settings)
         if plan.sprt is not None:
             self._sprt_log_ratio += self._log_ratio(index, score, plan.sprt)
 

@@ -3,12 +3,25 @@
 Each rule looks at a ``StopContext`` snapshot and returns its stop reason or
 None. ``StoppingRule`` combines them: stop at max length, or once the minimum
 length and the blueprint minimums are met and any chosen rule fires.
+
+Every rule has the one signature ``rule.check(ctx) -> reason or None``. The
+classification rules an exam config names (``classification: none|ci|sprt``)
+are registered in ``CLASSIFICATION_RULES``, each as
+``build(config) -> rule or None``; ``stopping_rules(config)`` assembles the
+optional rules of a config in the order they are checked.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .config import CATConfig
 
 __all__ = [
     "StopContext",
@@ -18,6 +31,10 @@ __all__ = [
     "ClassificationCI",
     "SPRT",
     "StoppingRule",
+    "Rule",
+    "RuleBuilder",
+    "CLASSIFICATION_RULES",
+    "stopping_rules",
     "decide",
 ]
 
@@ -134,6 +151,35 @@ class StoppingRule:
             if reason is not None:
                 return reason
         return None
+
+
+class Rule(Protocol):
+    reason: str
+
+    def check(self, ctx: StopContext) -> str | None: ...
+
+
+RuleBuilder = Callable[["CATConfig"], "Rule | None"]
+
+CLASSIFICATION_RULES: Registry[RuleBuilder] = Registry(
+    "classification",
+    {
+        "none": lambda config: None,
+        "ci": lambda config: ClassificationCI(config.cut_score, config.ci_z),
+        "sprt": lambda config: SPRT(config.cut_score, config.sprt_delta, config.sprt_alpha, config.sprt_beta),
+    },
+)
+
+
+def stopping_rules(config: CATConfig) -> tuple:
+    """The optional rules of a config, in checking order: SE target, then the classification rule."""
+    rules: list = []
+    if config.se_target is not None:
+        rules.append(SETarget(config.se_target))
+    classification = CLASSIFICATION_RULES.resolve(config.classification)(config)
+    if classification is not None:
+        rules.append(classification)
+    return tuple(rules)
 
 
 def decide(theta: float, cut: float | None, sprt: SPRT | None = None, sprt_log_ratio: float = 0.0) -> str | None:
