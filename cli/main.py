@@ -511,7 +511,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # Stateless workers: every request reads the database, so any worker serves any learner.
         # granian parses HTTP and holds keep-alive connections in Rust, outside the workers' GIL; a worker
         # per core, and two threads each: one runs Python while the other waits for the database (more
-        # threads only queue for the GIL: docs/benchmarks.md, stop 13).
+        # threads only queue for the GIL: measured with bench/load.py: 2 x 2 did as well as 4 x 1, 3 x 1 worse).
         workers = str(args.workers or _settings().workers or os.cpu_count() or 1)
         threads = str(_settings().threads)
         granian = str(Path(sys.executable).with_name("granian"))
