@@ -464,7 +464,8 @@ def run_learner(learner: Learner, port: int, timeout: float, think_mean: float, 
         setup = Client(port, timeout=max(timeout, 300.0))
         tokens = []
         for k in range(exams):
-            account = {"name": f"Load Learner {learner.index}", "password": f"load test password {run_id}",
+            # a random passphrase: the password rules refuse one built from the name or e-mail
+            account = {"name": f"Load Learner {learner.index}", "password": secrets.token_urlsafe(18),
                        "email": f"load-{run_id}-{learner.index}{f'-{k}' if k else ''}@example.test"}
             registered, _ = setup.request(learner, "POST", "/api/v1/learners", account, "register")
             if registered is None:
