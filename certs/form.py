@@ -136,5 +136,6 @@ def check_form(cred: dict) -> None:
             _check_keys({k: v for k, v in p.items() if k != "@context"})
     _check_keys({k: v for k, v in cred.items() if k != "@context" and k != "proof"})
 
+
 __all__ = ["FormError", "check_form", "loads_strict", "CERTIFICATE_PROPERTIES",
            "STATUS_LIST_PROPERTIES"]
