@@ -1,4 +1,4 @@
-"""Issuer signing keys (Ed25519), their lifecycle, DID documents and the verifier's trust store.
+"""Issuer signing keys (Ed25519), their lifecycle and DID documents (the verifier's side: ``certs.trust``).
 
 Key material lives in a directory outside the repository and the database (``key_dir`` or
 the ``CERTAMEN_KEY_DIR`` environment variable)::
@@ -23,7 +23,6 @@ Private key bytes are never printed, logged or pickled: :class:`SigningKey` expo
 from __future__ import annotations
 
 import contextlib
-import enum
 import fcntl
 import hashlib
 import hmac
@@ -34,17 +33,18 @@ import secrets
 import re
 import stat
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import quote, urlsplit
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .dates import format_datetime, parse_timestamp, utcnow
 from .multibase import MultibaseError, ed25519_public_from_multikey, ed25519_public_multikey
+from .trust import KeyStatus, TrustedKey, TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +59,6 @@ _KID_RE = re.compile(r"^k[1-9][0-9]{0,8}$")
 
 class KeyStoreError(RuntimeError):
     """Misconfiguration or inconsistent state of the key store."""
-
-
-class KeyStatus(str, enum.Enum):
-    ACTIVE = "active"
-    RETIRED = "retired"
-    COMPROMISED = "compromised"
-
-    def __str__(self) -> str:  # pragma: no cover - cosmetic
-        return self.value
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def format_datetime(dt: datetime) -> str:
-    """XML Schema dateTimeStamp in UTC with second precision: ``2026-01-15T10:00:00Z``."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_dt(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # --------------------------------------------------------------------------- DIDs
@@ -185,10 +159,10 @@ class KeyInfo:
             kid=data["kid"],
             status=KeyStatus(data["status"]),
             public_key_multibase=data["publicKeyMultibase"],
-            created=_parse_dt(data["created"]),
-            retired_at=_parse_dt(data.get("retiredAt")),
-            compromised_at=_parse_dt(data.get("compromisedAt")),
-            compromised_since=_parse_dt(data.get("compromisedSince")),
+            created=parse_timestamp(data["created"]),
+            retired_at=parse_timestamp(data.get("retiredAt")),
+            compromised_at=parse_timestamp(data.get("compromisedAt")),
+            compromised_since=parse_timestamp(data.get("compromisedSince")),
         )
 
 
@@ -235,131 +209,6 @@ class SigningKey:
 
     def __copy__(self):
         raise TypeError("SigningKey objects cannot be pickled or copied")
-
-
-# --------------------------------------------------------------------------- trust store
-
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A verification key the verifier knows, with its lifecycle status."""
-
-    verification_method: str
-    controller: str
-    public_key: bytes
-    status: KeyStatus = KeyStatus.ACTIVE
-    compromised_since: datetime | None = None
-    retired_at: datetime | None = None
-    _verifier: Ed25519PublicKey = field(default=None, repr=False, compare=False)
-
-    def verify(self, signature: bytes, data: bytes) -> bool:
-        try:
-            self._verifier.verify(signature, data)
-            return True
-        except InvalidSignature:
-            return False
-
-    def retired_before(self, created: datetime | None) -> bool:
-        """Was the key already retired when a proof claiming ``created`` was made? (A proof without
-        a date could have been made at any time.) Retired keys only verify what they signed while
-        active. Both dates are whole seconds: a proof stamped the second of retirement counts as
-        made before it."""
-        if self.retired_at is None:
-            return False
-        return created is None or created > self.retired_at
-
-    def compromised_for(self, created: datetime | None) -> bool:
-        """Does the compromise cover a proof created at ``created``?"""
-        if self.status is not KeyStatus.COMPROMISED:
-            return False
-        if self.compromised_since is None or created is None:
-            return True
-        return created >= self.compromised_since
-
-
-class TrustStore:
-    """Issuer DIDs the verifier trusts, and their keys (with statuses).
-
-    Only credentials whose issuer is listed here can be ``valid``; a perfectly signed
-    credential from anyone else (e.g. a self-made did:key) is ``unknown_issuer``.
-    """
-
-    def __init__(self) -> None:
-        self._keys: dict[str, TrustedKey] = {}
-        self._issuers: set[str] = set()
-
-    @property
-    def issuers(self) -> frozenset[str]:
-        return frozenset(self._issuers)
-
-    def trust_issuer(self, did: str) -> None:
-        self._issuers.add(did)
-
-    def is_trusted_issuer(self, did: str) -> bool:
-        return did in self._issuers
-
-    def add_key(
-        self,
-        verification_method: str,
-        public_key: bytes | str,
-        *,
-        status: KeyStatus | str = KeyStatus.ACTIVE,
-        compromised_since: datetime | None = None,
-        retired_at: datetime | None = None,
-        controller: str | None = None,
-    ) -> TrustedKey:
-        """Trust a key (``public_key`` as raw 32 bytes or a ``publicKeyMultibase``)."""
-        if isinstance(public_key, str):
-            public_key = ed25519_public_from_multikey(public_key)
-        controller = controller or verification_method.split("#", 1)[0]
-        if not verification_method.startswith(controller + "#"):
-            raise ValueError("verification method id must be '<controller DID>#<fragment>'")
-        key = TrustedKey(
-            verification_method=verification_method,
-            controller=controller,
-            public_key=bytes(public_key),
-            status=KeyStatus(status),
-            compromised_since=compromised_since,
-            retired_at=retired_at,
-            _verifier=Ed25519PublicKey.from_public_bytes(bytes(public_key)),
-        )
-        self._keys[verification_method] = key
-        self._issuers.add(controller)
-        return key
-
-    def add_did_document(self, doc: dict) -> None:
-        """Trust the issuer of a DID document and its keys: those listed for ``assertionMethod``
-        (a retired one carries ``expires``: it verifies only proofs made before), and those it marks
-        ``revoked`` (withdrawn as compromised: every proof made with them is refused)."""
-        did = doc["id"]
-        allowed = set()
-        for ref in doc.get("assertionMethod", []):
-            allowed.add(ref if isinstance(ref, str) else ref.get("id"))
-        methods = list(doc.get("verificationMethod", [])) + [
-            r for r in doc.get("assertionMethod", []) if isinstance(r, dict)]
-        for vm in methods:
-            if not isinstance(vm, dict) or vm.get("type") != "Multikey" or vm.get("controller") != did:
-                continue
-            if "revoked" in vm:
-                self.add_key(vm["id"], vm["publicKeyMultibase"], controller=did,
-                             status=KeyStatus.COMPROMISED)
-            elif vm.get("id") in allowed:
-                expires = _parse_dt(vm["expires"]) if isinstance(vm.get("expires"), str) else None
-                if "expires" in vm and expires is None:
-                    continue  # an unreadable retirement date: do not trust the key at all
-                self.add_key(vm["id"], vm["publicKeyMultibase"], controller=did,
-                             status=KeyStatus.RETIRED if expires else KeyStatus.ACTIVE,
-                             retired_at=expires)
-        self._issuers.add(did)
-
-    def key(self, verification_method: str) -> TrustedKey | None:
-        return self._keys.get(verification_method)
-
-    def keys(self) -> list[TrustedKey]:
-        return list(self._keys.values())
-
-    def __repr__(self) -> str:
-        return f"TrustStore(issuers={sorted(self._issuers)!r}, keys={len(self._keys)})"
 
 
 # --------------------------------------------------------------------------- key store

@@ -167,3 +167,18 @@ def test_offline_verification_names_a_withdrawn_key(issuer, tmp_path):
     status_list = write(tmp_path, "status.json", issuer.lists[STATUS_URL])
     out = certamen_verify(tmp_path, copy.deepcopy(cred), "--did-doc", did_doc, "--status-list", status_list)
     assert out.returncode == 1 and out.stdout.startswith("COMPROMISED_KEY"), out.stdout
+
+
+def test_a_did_document_with_an_unreadable_retirement_date_trusts_that_key_not_at_all(issuer):
+    """A retired key's `expires` is what stops it verifying later proofs: unreadable, the key is left out
+    (its credentials fail) rather than trusted without limit or crashing the verifier."""
+    cred = issuer.issue(n=1)
+    issuer.keystore.rotate()
+    doc = json.loads(json.dumps(issuer.keystore.did_document()))
+    for vm in doc["verificationMethod"]:
+        if vm["id"].endswith("#k1"):
+            vm["expires"] = "not a date"
+    trust = TrustStore()
+    trust.add_did_document(doc)
+    assert trust.key(f"{issuer.did}#k1") is None and trust.key(f"{issuer.did}#k2") is not None
+    assert verify(cred, trusted=trust, status_resolver=issuer.resolver).status is Status.SIGNATURE_INVALID
