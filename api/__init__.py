@@ -8,14 +8,12 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException
 
+from api.errors import register_error_handlers
 from api.http import BoundedJSONProvider
 from certs.keys import KeyStore
-from certs.service import CertificateError, IssuerSettings
+from certs.service import IssuerSettings
 from item_bank.db import make_engine, make_session_factory
-from item_bank.accounts import AccountError
-from item_bank.delivery import DeliveryError
 from settings import Settings
 
 
@@ -90,7 +88,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.register_blueprint(transparency.bp)
     app.register_blueprint(openapi.bp)
 
-    _register_error_handlers(app)
+    register_error_handlers(app)
 
     @app.before_request
     def _refuse_unstorable_input():
@@ -116,40 +114,3 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         return response
 
     return app
-
-
-def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.is_json
-
-
-def _register_error_handlers(app: Flask) -> None:
-    from flask import render_template
-
-    @app.errorhandler(DeliveryError)
-    @app.errorhandler(CertificateError)
-    @app.errorhandler(AccountError)
-    def _delivery_error(exc: DeliveryError | CertificateError | AccountError):
-        if _wants_json():
-            response = jsonify(error=exc.message)
-        else:
-            response = app.make_response(render_template("error.html", status=exc.status, message=exc.message))
-        response.status_code = exc.status
-        retry_after = getattr(exc, "retry_after", None)  # item_bank.signin_throttle.Throttled
-        if retry_after:
-            response.headers["Retry-After"] = str(retry_after)
-        return response
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        message = exc.description or exc.name
-        if exc.code == 413:
-            message = f"request too large (limit {app.config['MAX_CONTENT_LENGTH']} bytes)"
-        if exc.code == 429:
-            message = f"too many requests (limit {exc.description}); wait a little and try again"
-        if _wants_json():
-            response = jsonify(error=message)
-        else:
-            response = app.make_response(render_template("error.html", status=exc.code, message=message))
-        response.status_code = exc.code
-        response.headers.extend(header for header in exc.get_headers() if header[0] != "Content-Type")
-        return response

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 
+from errors import CertamenError, Kind
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from api import limits
@@ -19,8 +20,10 @@ bp = Blueprint("hr", __name__)
 MAX_CREDENTIAL_BYTES = 256 * 1024  # a credential is a few KB; anything near this is not one
 
 
-class VerificationInputError(ValueError):
+class VerificationInputError(CertamenError):
     """The submitted thing is not something we can even try to verify (a 4xx, not a verdict)."""
+
+    kind = Kind.MALFORMED
 
 
 def _credential_from_upload() -> tuple[object, bool]:

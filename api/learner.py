@@ -9,6 +9,7 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from sqlalchemy import select
 
 from api import limits
+from api.errors import http_status
 from api.auth import SESSION_KEY, check_csrf, csrf_token, current_learner, learner_token
 from api.services import (issue_after_last_answer, change_password, issue_if_earned, register_learner, session_factory, sign_in,
                           start_sitting, unit_of_work)
@@ -16,7 +17,6 @@ from certs.service import candidate_certificates
 from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
 from item_bank.models import Candidate, Exam, ExamSession
-from item_bank.signin_throttle import Throttled
 
 bp = Blueprint("learner", __name__)
 
@@ -62,8 +62,8 @@ def _remember(signed_in: accounts.SignedIn) -> None:
 
 
 def _refused(template: str, exc: accounts.AccountError, **context):
-    response = make_response(render_template(template, error=exc.message, **context), exc.status)
-    if isinstance(exc, Throttled):
+    response = make_response(render_template(template, error=exc.message, **context), http_status(exc))
+    if exc.retry_after:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
@@ -98,7 +98,7 @@ def register():
         register_learner(name=form.get("name", ""), email=form.get("email", ""),
                          password=form.get("password", ""), organisation=form.get("organisation"))
     except accounts.AccountError as exc:
-        return render_template("register.html", error=exc.message, form=form), exc.status
+        return render_template("register.html", error=exc.message, form=form), http_status(exc)
     session["registered_email"] = form.get("email", "").strip()[:320]
     return redirect(url_for("learner.signin_page"), 303)
 
@@ -133,10 +133,7 @@ def signin_link_page():
 @limits.signin
 def signin_link():
     with unit_of_work() as db:
-        try:
-            candidate = accounts.redeem_signin_link(db, request.form.get("token", "").strip())
-        except accounts.AccountError as exc:
-            return render_template("error.html", status=exc.status, message=exc.message), exc.status
+        candidate = accounts.redeem_signin_link(db, request.form.get("token", "").strip())
         _remember(accounts.start_session(db, candidate, label="sign-in link", web=True))
     session["may_set_password_until"] = time.time() + PASSWORD_AFTER_LINK_SECONDS
     return redirect(url_for("learner.password_page"))

@@ -7,8 +7,7 @@ from sqlalchemy import select
 from api.auth import require_role
 from api.http import json_body
 from api.services import unit_of_work
-from calibration import CalibrationInputError
-from calibration.runs import CalibrationRun, RunError, calibrate, publish, responses_from_database, rollback
+from calibration.runs import CalibrationRun, calibrate, publish, responses_from_database, rollback
 from item_bank.models import Item, ItemParameter, ParameterSet
 
 def fits_database_id(value: int) -> bool:
@@ -85,11 +84,8 @@ def new_run():
     if not isinstance(model, str) or (exam_id is not None and not isinstance(exam_id, str)):
         abort(400, description="'model' and 'exam_id' must be strings")
     with unit_of_work() as db:
-        try:
-            run = calibrate(db, responses_from_database(db, exam_id), model=model, source=f"exam:{exam_id or 'all'}",
-                            actor=g.actor, exam_id=exam_id, pretest=bool(body.get("pretest", False)))
-        except (RunError, CalibrationInputError) as exc:
-            abort(409, description=str(exc))
+        run = calibrate(db, responses_from_database(db, exam_id), model=model, source=f"exam:{exam_id or 'all'}",
+                        actor=g.actor, exam_id=exam_id, pretest=bool(body.get("pretest", False)))
         return jsonify(_run_summary(run)), 201
 
 
@@ -125,10 +121,7 @@ def run_publish(run_id: int):
     if not fits_database_id(run_id):
         abort(404, description=f"no calibration run {run_id}")
     with unit_of_work() as db:
-        try:
-            new = publish(db, run_id, actor=g.actor, promote=bool(body.get("promote", False)))
-        except RunError as exc:
-            abort(409, description=str(exc))
+        new = publish(db, run_id, actor=g.actor, promote=bool(body.get("promote", False)))
         return jsonify(parameter_set_id=new.id, label=new.label)
 
 
@@ -136,8 +129,5 @@ def run_publish(run_id: int):
 @require_role("psychometrician")
 def parameters_rollback():
     with unit_of_work() as db:
-        try:
-            back = rollback(db, actor=g.actor)
-        except RunError as exc:
-            abort(409, description=str(exc))
+        back = rollback(db, actor=g.actor)
         return jsonify(parameter_set_id=back.id, label=back.label)

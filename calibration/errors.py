@@ -6,8 +6,10 @@ user-facing messages without importing anything else from here.
 
 from __future__ import annotations
 
+from errors import CertamenError, Kind
 
-class CalibrationInputError(ValueError):
+
+class CalibrationInputError(CertamenError, ValueError):
     """Response data or arguments that cannot be calibrated.
 
     Messages name the exact location (file line and column, matrix row and
@@ -15,12 +17,14 @@ class CalibrationInputError(ValueError):
     """
 
 
-class BackendError(RuntimeError):
+class BackendError(CertamenError, RuntimeError):
     """An external estimation backend (girth) is unavailable or failed.
 
     Raised *from None*: the backend's own traceback is an implementation detail
     of a third-party package and is summarised in the message instead.
     """
+
+    kind = Kind.UNAVAILABLE
 
 
 class CalibrationWarning(UserWarning):

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from errors import CertamenError, Kind
 from calibration.data import ResponseData
 from calibration.estimate import fit
 from calibration.linking import apply_linking, stocking_lord
@@ -53,8 +54,10 @@ class CalibrationRun(Base):
     report_pdf: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
-class RunError(ValueError):
-    pass
+class RunError(CertamenError, ValueError):
+    """A calibration run that cannot be made, published or rolled back in the state things are in."""
+
+    kind = Kind.CONFLICT
 
 
 def responses_from_database(db: Session, exam_id: str | None = None) -> ResponseData:

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from errors import Kind
 from certs.errors import CertificateError
 from certs.keys import KeyStore, SigningKey, TrustStore, format_datetime, utcnow
 from item_bank import audit, merkle
@@ -120,10 +121,10 @@ def describe(checkpoint: dict[str, Any]) -> str:
 def consistency(db: Session, first: int, second: int) -> dict[str, Any]:
     """The RFC 9162 proof that the global chain's tree of `second` events extends the one of `first`."""
     if not 0 <= first <= second:
-        raise CheckpointError("need 0 <= first <= second", status=400)
+        raise CheckpointError("need 0 <= first <= second", kind=Kind.MALFORMED)
     leaves = audit.global_leaves(db, second)
     if len(leaves) < second:
-        raise CheckpointError(f"the trail has {len(leaves)} global events, not {second}", status=404)
+        raise CheckpointError(f"the trail has {len(leaves)} global events, not {second}", kind=Kind.NOT_FOUND)
     return {"first": first, "second": second, "proof": merkle.consistency_proof(leaves, first)}
 
 

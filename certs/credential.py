@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from errors import CertamenError
 from .jsonld import CREDENTIALS_V2, OB_V3_CONTEXT, is_absolute_iri
 from .keys import KeyStore, SigningKey, format_datetime
 from .signing import RDFC, parse_datetime, sign
@@ -103,7 +104,7 @@ class CertificateFacts:
     extra_tags: Sequence[str] = field(default_factory=tuple)
 
 
-class CredentialError(ValueError):
+class CredentialError(CertamenError, ValueError):
     """The certificate facts cannot be turned into a credential."""
 
 

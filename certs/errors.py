@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from errors import CertamenError, Kind
 
-class CertificateError(ValueError):
-    """A certificate operation that cannot be done; `status` is the HTTP status to answer with."""
 
-    def __init__(self, message: str, status: int = 409):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class CertificateError(CertamenError, ValueError):
+    """A certificate operation that cannot be done in the state things are in."""
+
+    kind = Kind.CONFLICT
 
 
 class IssuanceRefused(CertificateError):
@@ -19,7 +18,7 @@ class IssuanceRefused(CertificateError):
     its own (the caller's rolls back with the error). `reason` is a short code, `details` go to the audit."""
 
     def __init__(self, message: str, *, session_id: str, reason: str, details: dict[str, Any]):
-        super().__init__(message, status=409)
+        super().__init__(message)
         self.session_id = session_id
         self.reason = reason
         self.details = details

@@ -27,6 +27,7 @@ import json
 import re
 from typing import Any
 
+from errors import CertamenError
 from . import jsonld
 
 MAX_DEPTH = 32
@@ -44,7 +45,7 @@ STATUS_LIST_PROPERTIES = frozenset({
 })
 
 
-class FormError(ValueError):
+class FormError(CertamenError, ValueError):
     """The credential is not in the issuer's form (the message says where)."""
 
 

@@ -48,6 +48,8 @@ from cachetools import LRUCache
 from pyld import jsonld as _pyld
 from pyld.context_resolver import ContextResolver
 
+from errors import CertamenError, Kind
+
 CONTEXT_DIR = Path(__file__).with_name("contexts")
 
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -69,8 +71,10 @@ MAX_NDEGREE_CALLS = 5_000
 MAX_REFERENCE_NODES = 5_000  # JSON values the (slow) pyld path is willing to process
 
 
-class JsonLdError(ValueError):
+class JsonLdError(CertamenError, ValueError):
     """The document cannot be processed as JSON-LD (bad syntax, unknown context...)."""
+
+    kind = Kind.MALFORMED
 
 
 class UnsafeJsonLd(JsonLdError):

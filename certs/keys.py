@@ -42,6 +42,7 @@ from urllib.parse import quote, urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from errors import CertamenError, Kind
 from .dates import format_datetime, parse_timestamp, utcnow
 from .multibase import MultibaseError, ed25519_public_from_multikey, ed25519_public_multikey
 from .trust import KeyStatus, TrustedKey, TrustStore
@@ -57,8 +58,10 @@ MULTIKEY_V1_CONTEXT = "https://w3id.org/security/multikey/v1"
 _KID_RE = re.compile(r"^k[1-9][0-9]{0,8}$")
 
 
-class KeyStoreError(RuntimeError):
+class KeyStoreError(CertamenError, RuntimeError):
     """Misconfiguration or inconsistent state of the key store."""
+
+    kind = Kind.UNAVAILABLE
 
 
 # --------------------------------------------------------------------------- DIDs

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from errors import CertamenError, Kind
+
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 _B58_TABLE = bytearray(b"\xff" * 256)
@@ -21,8 +23,10 @@ ED25519_PUB_HEADER = b"\xed\x01"
 ED25519_PRIV_HEADER = b"\x80\x26"
 
 
-class MultibaseError(ValueError):
+class MultibaseError(CertamenError, ValueError):
     """A value is not valid multibase / multikey data."""
+
+    kind = Kind.MALFORMED
 
 
 def b58encode(data: bytes) -> str:

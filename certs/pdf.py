@@ -26,6 +26,7 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
+from errors import CertamenError, Kind
 from item_bank.pdf_fonts import find_font, register_first, register_font
 
 from .credential import credential_summary
@@ -53,11 +54,13 @@ MUTED = HexColor("#5D6470")
 PAPER = HexColor("#FCFAF4")
 
 
-class PdfCredentialError(ValueError):
+class PdfCredentialError(CertamenError, ValueError):
     """The bytes are not a certificate PDF with an embedded credential.
 
     ``code`` is one of ``not_pdf``, ``truncated``, ``corrupt``, ``no_credential``,
     ``invalid_credential``."""
+
+    kind = Kind.MALFORMED
 
     def __init__(self, code: str, message: str):
         super().__init__(message)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from errors import Kind
 from certs.models import Certificate, ResitAllowance
 from certs.errors import CertificateError
 from item_bank import audit
@@ -70,10 +71,10 @@ def allow_resit(db: Session, cert_id: str, *, reason: str, actor: str) -> ResitA
     """Let the holder of a suspended or revoked certificate sit its exam again, with a recorded reason."""
     cert = db.get(Certificate, cert_id)
     if cert is None:
-        raise CertificateError(f"no certificate {cert_id!r}", status=404)
+        raise CertificateError(f"no certificate {cert_id!r}", kind=Kind.NOT_FOUND)
     reason = (reason or "").strip()
     if not reason:
-        raise CertificateError("a reason is required", status=422)
+        raise CertificateError("a reason is required", kind=Kind.INVALID)
     if withdrawn_since(cert) is None:
         raise CertificateError(f"certificate {cert_id} is neither suspended nor revoked: nothing bars a re-sit")
     allowance = ResitAllowance(certificate_id=cert.id, allowed_by=actor, reason=reason[:2000], allowed_at=utcnow())

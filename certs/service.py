@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from errors import Kind
 from certs.credential import CertificateFacts, Exam as AchievementFacts, Issuer, StatusRef, issue_credential
 from certs.errors import CertificateError, IssuanceRefused
 from certs.keys import KeyStore, TrustStore
@@ -207,7 +208,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
     try:
         db.flush()  # a racing request for the same sitting, or an index clash, stops here
     except IntegrityError:
-        raise CertificateError("the certificate is being issued by another request; reload", status=409) from None
+        raise CertificateError("the certificate is being issued by another request; reload") from None
     if previous is not None:
         previous.superseded_by = cert.id
     audit.record(db, actor="system", kind="certificate.issue", subject=f"certificate:{cert.id}",
@@ -250,10 +251,10 @@ def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor:
     """Suspend, reinstate (lift a suspension) or revoke (final); every change is audited."""
     cert = db.get(Certificate, cert_id)
     if cert is None:
-        raise CertificateError(f"no certificate {cert_id!r}", status=404)
+        raise CertificateError(f"no certificate {cert_id!r}", kind=Kind.NOT_FOUND)
     reason = (reason or "").strip()
     if not reason:
-        raise CertificateError("a reason is required", status=422)
+        raise CertificateError("a reason is required", kind=Kind.INVALID)
     now = utcnow()
     if cert.revoked_at is not None:
         raise CertificateError(f"certificate {cert_id} is revoked; revocation is final")
@@ -268,7 +269,7 @@ def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor:
             raise CertificateError(f"certificate {cert_id} is not suspended")
         cert.suspended_at = None
     else:
-        raise CertificateError(f"unknown action {action!r} (suspend, reinstate or revoke)", status=422)
+        raise CertificateError(f"unknown action {action!r} (suspend, reinstate or revoke)", kind=Kind.INVALID)
     cert.status_reason = reason
     audit.record(db, actor=actor, kind=f"certificate.{action}", subject=f"certificate:{cert.id}",
                  data={"reason": reason})
@@ -292,7 +293,7 @@ def status_list_credential(db: Session, purpose: str, settings: IssuerSettings) 
     state: a certificate reads only the list(s) its credential names (one "message" list since the
     single-entry form; "revocation" and "suspension" for certificates issued before it)."""
     if purpose not in PURPOSES:
-        raise CertificateError(f"no status list {purpose!r}", status=404)
+        raise CertificateError(f"no status list {purpose!r}", kind=Kind.NOT_FOUND)
     bits = new_list(purpose)
     rows = db.execute(select(Certificate.status_index, Certificate.revoked_at.is_not(None),
                              Certificate.suspended_at.is_not(None))
@@ -395,7 +396,7 @@ def roster(db: Session, organisation: str | None, *, within_days: int = 30, now:
 def add_policy_change(db: Session, exam_id: str, min_exam_version: int, deadline: datetime, reason: str,
                       actor: str) -> PolicyChange:
     if db.get(Exam, exam_id) is None:
-        raise CertificateError(f"no exam {exam_id!r}", status=404)
+        raise CertificateError(f"no exam {exam_id!r}", kind=Kind.NOT_FOUND)
     change = PolicyChange(exam_id=exam_id, min_exam_version=min_exam_version, deadline=as_utc(deadline), reason=reason)
     db.add(change)
     db.flush()

@@ -32,6 +32,7 @@ try:  # optional accelerator for eddsa-jcs-2022 verification (a faithful JSON se
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
+from errors import CertamenError, Kind
 from . import jsonld
 from .keys import SigningKey, format_datetime, utcnow
 from .multibase import MultibaseError, decode_base58btc, encode_base58btc
@@ -42,15 +43,17 @@ CRYPTOSUITES = (RDFC, JCS)
 PROOF_TYPE = "DataIntegrityProof"
 
 
-class ProofError(ValueError):
+class ProofError(CertamenError, ValueError):
     """The proof is missing or malformed (the document is not a secured document)."""
+
+    kind = Kind.MALFORMED
 
 
 class UnsupportedCryptosuite(ProofError):
     """The proof uses a type / cryptosuite this implementation does not verify."""
 
 
-class CanonicalizationError(ValueError):
+class CanonicalizationError(CertamenError, ValueError):
     """The document cannot be canonicalized safely (so no signature can cover it)."""
 
 

@@ -18,6 +18,7 @@ import zlib
 from datetime import datetime
 from typing import Any, Collection
 
+from errors import CertamenError, Kind
 from .jsonld import CREDENTIALS_V2
 from .keys import format_datetime, utcnow
 from .multibase import MultibaseError, decode_base64url, encode_base64url
@@ -36,8 +37,10 @@ def entry_size(purpose: str) -> int:
     return STATUS_SIZE if purpose == MESSAGE else 1
 
 
-class StatusListError(ValueError):
+class StatusListError(CertamenError, ValueError):
     """Invalid status list data."""
+
+    kind = Kind.MALFORMED
 
 
 class BitstringStatusList:

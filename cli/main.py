@@ -12,15 +12,23 @@ from typing import Any, Callable
 from sqlalchemy import select
 
 from item_bank.db import database_url, make_engine, make_session_factory, transaction
+from errors import CertamenError, Kind
 from settings import Settings
 
 
-class CommandError(Exception):
-    """A failure to report as one clear line and exit status 1 (or `code`)."""
+class CommandError(CertamenError):
+    """A failure of the command itself, reported as one clear line; `code` overrides the exit status."""
 
-    def __init__(self, message: str, code: int = 1):
+    def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+def exit_status(exc: CertamenError) -> int:
+    """1: the command ran and refused or found a problem; 2: it could not run (keys, environment, input)."""
+    if isinstance(exc, CommandError) and exc.code is not None:
+        return exc.code
+    return 2 if exc.kind is Kind.UNAVAILABLE else 1
 
 
 _SETTINGS: Settings | None = None  # built from the environment once, by main()
@@ -187,12 +195,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def cmd_token_create(args: argparse.Namespace) -> None:
     from item_bank import staff_tokens
 
-    try:
-        with transaction(_factory()) as db:
-            token = staff_tokens.create(db, args.role, args.label or "", expires_days=args.expires_days,
-                                        actor=f"cli:{args.by}" if args.by else "cli")
-    except staff_tokens.TokenError as exc:
-        raise CommandError(str(exc)) from None
+    with transaction(_factory()) as db:
+        token = staff_tokens.create(db, args.role, args.label or "", expires_days=args.expires_days,
+                                    actor=f"cli:{args.by}" if args.by else "cli")
     print(token)  # the only time it is shown: stdout holds nothing else, for $(certamen token create ...)
     print(f"expires in {args.expires_days} days; `certamen token list` shows it, `certamen token revoke` ends it",
           file=sys.stderr)
@@ -219,23 +224,17 @@ def cmd_token_list(args: argparse.Namespace) -> None:
 def cmd_token_revoke(args: argparse.Namespace) -> None:
     from item_bank import staff_tokens
 
-    try:
-        with transaction(_factory()) as db:
-            done = staff_tokens.revoke(db, args.id, by=f"cli:{args.by}", reason=args.reason or "")
-    except staff_tokens.TokenError as exc:
-        raise CommandError(str(exc)) from None
+    with transaction(_factory()) as db:
+        done = staff_tokens.revoke(db, args.id, by=f"cli:{args.by}", reason=args.reason or "")
     print(f"token {args.id} revoked: it is refused from now on" if done else f"token {args.id} was already revoked")
 
 
 def cmd_learner_link(args: argparse.Namespace) -> None:
-    from item_bank.accounts import AccountError, create_signin_link
+    from item_bank.accounts import create_signin_link
 
     public_url = _settings().public_url
-    try:
-        with transaction(_factory()) as db:
-            link = create_signin_link(db, args.email, actor="cli", minutes=args.minutes)
-    except AccountError as exc:
-        raise CommandError(exc.message) from None
+    with transaction(_factory()) as db:
+        link = create_signin_link(db, args.email, actor="cli", minutes=args.minutes)
     print(link.url(public_url))  # the secret is the fragment (after '#'): never sent to a server, never logged
     print(f"valid once, for {args.minutes} minutes (until {link.expires_at.isoformat(timespec='minutes')})",
           file=sys.stderr)
@@ -244,7 +243,7 @@ def cmd_learner_link(args: argparse.Namespace) -> None:
 def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
-    from item_bank.integrity import RuleViolation, grant_attempt
+    from item_bank.integrity import grant_attempt
     from item_bank.models import Candidate, Exam
 
     with transaction(_factory()) as db:
@@ -253,10 +252,7 @@ def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
             raise CommandError(f"no learner account has the e-mail address {args.email!r}")
         if db.get(Exam, args.exam) is None:
             raise CommandError(f"no exam {args.exam!r}")
-        try:
-            grant_attempt(db, candidate_id=candidate.id, exam_id=args.exam, actor="cli", reason=args.reason)
-        except RuleViolation as exc:
-            raise CommandError(exc.message) from None
+        grant_attempt(db, candidate_id=candidate.id, exam_id=args.exam, actor="cli", reason=args.reason)
     print(f"{args.email} may sit {args.exam} again now")
 
 
@@ -713,42 +709,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from item_bank.content import ContentError
-    from item_bank.delivery import DeliveryError
     from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from certs.keys import KeyStoreError
-    from certs.service import CertificateError
-    from item_bank.qti import QTIError
 
     global _SETTINGS
     try:
         _SETTINGS = Settings.from_env()
         args.func(args)
-    except CommandError as exc:
-        print(f"certamen: {exc}", file=sys.stderr)
-        return exc.code
-    except (ContentError, QTIError) as exc:
-        print("certamen: problems found:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    except (DeliveryError, CertificateError) as exc:
-        print(f"certamen: {exc.message}", file=sys.stderr)
-        return 1
+    except CertamenError as exc:
+        problems = getattr(exc, "problems", None)  # item_bank.content.ContentError, item_bank.qti.QTIError
+        if problems:
+            print("certamen: problems found:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+        else:
+            print(f"certamen: {exc.message}", file=sys.stderr)
+        return exit_status(exc)
     except (OperationalError, ProgrammingError) as exc:
         print(f"certamen: the database is not ready ({exc.orig}); run `certamen init` or `certamen db upgrade`",
               file=sys.stderr)
         return 1
-    except (KeyStoreError, OSError) as exc:
-        print(f"certamen: {exc}", file=sys.stderr)
-        return 2
-    except (LookupError, ValueError) as exc:
-        print(f"certamen: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        print(f"certamen: {exc}", file=sys.stderr)
+        return 2
+    except (LookupError, ValueError) as exc:  # what the standard library raises on bad input
+        print(f"certamen: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from errors import CertamenError, Kind
 from item_bank import audit, passwords
 from item_bank.models import ApiToken, Candidate, as_utc, utcnow
 
@@ -63,13 +64,8 @@ def _hash_of_nobody() -> str:
     return _dummy_hash
 
 
-class AccountError(Exception):
-    """`status` is the HTTP status the API should answer with."""
-
-    def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class AccountError(CertamenError):
+    """An account operation refused: bad credentials, an unusable password, an unknown address."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +132,7 @@ def register(db: Session, *, name: str, email: str, password: str,
 
 def authenticate(db: Session, *, email: str, password: str) -> Candidate:
     """The candidate whose password this is; one vague error for every way it can fail."""
-    refused = AccountError("e-mail address or password not recognised", status=401)
+    refused = AccountError("e-mail address or password not recognised", kind=Kind.UNAUTHENTICATED)
     try:
         email = normalise_email(email)
     except AccountError:
@@ -247,7 +243,7 @@ def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SI
         raise AccountError(f"a sign-in link is valid for 1 to {MAX_SIGNIN_LINK_MINUTES} minutes")
     candidate = db.execute(select(Candidate).where(Candidate.email == normalise_email(email))).scalar_one_or_none()
     if candidate is None:
-        raise AccountError("no learner account has that e-mail address", status=404)
+        raise AccountError("no learner account has that e-mail address", kind=Kind.NOT_FOUND)
     now = utcnow()
     db.execute(update(ApiToken).where(ApiToken.candidate_id == candidate.id, ApiToken.role == "signin_link",
                                       ApiToken.revoked.is_(False))
@@ -264,7 +260,7 @@ def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SI
 def redeem_signin_link(db: Session, token: Any) -> Candidate:
     """Uses the link up: a second visit, or one after it expired, is refused. One conditional UPDATE,
     so of two requests racing with the same link only one gets through (on SQLite too)."""
-    refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one", status=400)
+    refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one", kind=Kind.MALFORMED)
     if not isinstance(token, str) or not token.startswith(LINK_PREFIX) or len(token) > 100:
         raise refused
     now = utcnow()

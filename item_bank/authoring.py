@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from errors import CertamenError, Kind
 from item_bank import audit
 from item_bank.loader import active_parameter_set, publish_parameter_set
 from item_bank.models import Item, ItemParameter, utcnow
@@ -22,8 +23,10 @@ TRANSITIONS: dict[str, set[str]] = {
 DIFFICULTY_BANDS = (("easy", -10.0, -0.7), ("medium", -0.7, 0.7), ("hard", 0.7, 10.0))
 
 
-class WorkflowError(ValueError):
-    pass
+class WorkflowError(CertamenError, ValueError):
+    """An item status change the review workflow does not allow."""
+
+    kind = Kind.CONFLICT
 
 
 def current_item(db: Session, external_id: str) -> Item:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from errors import CertamenError
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 KEY_LETTERS = "ABCD"
@@ -19,7 +20,7 @@ BANNED_OPTION_PATTERNS = re.compile(r"\b(all|none) of the above\b|\bboth [a-d] a
 ITEM_ID = re.compile(r"^[A-Z]{3}-\d{3}$")
 
 
-class ContentError(ValueError):
+class ContentError(CertamenError, ValueError):
     """A bank source breaks the schema or the writing rules; `problems` are 'file:line: message'."""
 
     def __init__(self, problems: list[str]):

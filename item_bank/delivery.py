@@ -14,10 +14,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from errors import CertamenError, Kind
 from engine import AdaptiveSession
 from engine.irt import logistic_prob
 from item_bank import accounts, audit
@@ -30,32 +31,28 @@ from item_bank.runtime import (RuntimePool, database_key, engine_config, item_co
                                session_config, sitting_snapshot, snapshot_digest)
 
 
-class DeliveryError(Exception):
-    """A request the exam cannot honour; `status` is the HTTP status the API should answer with."""
+class DeliveryError(CertamenError):
+    """A request the exam cannot honour."""
 
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    kind = Kind.MALFORMED
 
 
 class NotFound(DeliveryError):
-    status = 404
+    kind = Kind.NOT_FOUND
 
 
 class Conflict(DeliveryError):
-    status = 409
+    kind = Kind.CONFLICT
 
 
 class Invalid(DeliveryError):
-    status = 422
+    kind = Kind.INVALID
 
 
 class NotSignedIn(DeliveryError):
     """The learner session token that came with an answer is not live (signed out, expired, unknown)."""
 
-    status = 401
+    kind = Kind.UNAUTHENTICATED
 
 
 @dataclass

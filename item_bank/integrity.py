@@ -20,16 +20,20 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from errors import CertamenError, Kind
 from item_bank import audit
 from item_bank.models import AttemptGrant, ExamSession, as_utc, utcnow
 
 FINISHED = ("completed", "abandoned")
 
 
-class RuleViolation(Exception):
-    def __init__(self, message: str, retry_at: dt.datetime | None = None):
-        super().__init__(message)
-        self.message = message
+class RuleViolation(CertamenError):
+    """A sitting may not start (retake wait, attempt limit); `retry_at` says when it may, if ever."""
+
+    kind = Kind.CONFLICT
+
+    def __init__(self, message: str, retry_at: dt.datetime | None = None, *, kind: Kind | None = None):
+        super().__init__(message, kind=kind)
         self.retry_at = retry_at
 
 
@@ -112,7 +116,7 @@ def check_may_start(db: Session, rules: IntegrityRules, *, candidate_id: int, ex
 def grant_attempt(db: Session, *, candidate_id: int, exam_id: str, actor: str, reason: str) -> AttemptGrant:
     reason = (reason or "").strip()
     if not reason:
-        raise RuleViolation("a reason is required to grant another attempt")
+        raise RuleViolation("a reason is required to grant another attempt", kind=Kind.INVALID)
     grant = AttemptGrant(candidate_id=candidate_id, exam_id=exam_id, granted_by=actor, reason=reason[:2000],
                          granted_at=utcnow())
     db.add(grant)

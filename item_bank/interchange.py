@@ -48,7 +48,6 @@ from item_bank.content import (
     load_areas,
     parse_item,
 )
-from item_bank.qti import QTIError
 
 FORMATS = ("yaml", "json", "qti")
 JSON_FORMAT = "certamen-items"

@@ -66,6 +66,7 @@ from xml.sax.handler import ContentHandler
 from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.expatreader import DefusedExpatParser
 
+from errors import CertamenError, Kind
 from item_bank.content import KEY_LETTERS, ItemSource, parse_item
 
 QTI_NS = "http://www.imsglobal.org/xsd/imsqtiasi_v3p0"
@@ -103,8 +104,10 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class QTIError(ValueError):
+class QTIError(CertamenError, ValueError):
     """A QTI item or package can't be read or written; `problems` are 'file:line: message' strings."""
+
+    kind = Kind.MALFORMED
 
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)

@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from errors import Kind
 from item_bank.accounts import AccountError, normalise_email
 from item_bank.models import SigninFailure, as_utc, utcnow
 
@@ -69,9 +70,11 @@ PRUNE_CHANCE = 0.01  # of a failure also deleting every row older than the longe
 
 
 class Throttled(AccountError):
+    kind = Kind.THROTTLED
+
     def __init__(self, retry_after: int):
         super().__init__(f"too many failed sign-ins: wait {retry_after} seconds before trying again "
-                         "(or ask your administrator for a sign-in link)", status=429)
+                         "(or ask your administrator for a sign-in link)")
         self.retry_after = retry_after
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from errors import CertamenError
 from item_bank import audit
 from item_bank.models import ApiToken, as_utc, utcnow
 
@@ -30,8 +31,8 @@ MAX_DAYS = 730
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 
 
-class TokenError(ValueError):
-    pass
+class TokenError(CertamenError, ValueError):
+    """A staff token that cannot be created or revoked as asked."""
 
 
 def _digest(token: str) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from errors import CertamenError
+
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_ISSUER_NAME = "Certamen Demo Certification Body"
 DEFAULT_MAX_UPLOAD = 2 * 1024 * 1024  # bytes
@@ -29,7 +31,7 @@ DEFAULT_RATE_LIMITS = {
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
-class SettingsError(ValueError):
+class SettingsError(CertamenError, ValueError):
     """An environment variable holds a value Certamen cannot use; the message names it."""
 
 

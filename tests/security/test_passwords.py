@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from errors import Kind
 from item_bank import accounts, passwords
 from item_bank.db import transaction
 
@@ -82,5 +83,5 @@ def test_a_new_password_is_checked_too(app):
         for password in ("1234567890", "Lovelace!2024", "P@ssw0rd2024"):
             with pytest.raises(accounts.AccountError) as refused:
                 accounts.set_password(db, candidate, password)
-            assert refused.value.status == 422
+            assert refused.value.kind is Kind.INVALID
         accounts.set_password(db, candidate, "zebra crossing at dawn")
