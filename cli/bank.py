@@ -1,0 +1,136 @@
+"""`certamen bank`: the item bank's sources, its stored items, and the items' life cycle."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cli.common import add_json_option, emit, session_factory
+from item_bank.db import transaction
+
+
+def cmd_bank_load(args: argparse.Namespace) -> None:
+    from item_bank.content import CONTENT_DIR, load_bank
+    from item_bank.loader import load_bank as load_into_db
+
+    from calibration.pilot import pilot_parameters
+
+    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    with transaction(session_factory()) as db:
+        report = load_into_db(db, bank, provisional=pilot_parameters)
+    emit(args, report.as_dict(), lambda r: (
+        f"items: {r['items_added']} added, {r['items_revised']} revised, {r['items_unchanged']} unchanged; "
+        f"exams: {r['exams_added']} added, {r['exams_revised']} revised; parameter set {r['parameter_set_id']}"
+        + (" (new)" if r["parameter_set_created"] else "")))
+
+
+def cmd_bank_validate(args: argparse.Namespace) -> None:
+    from item_bank.content import CONTENT_DIR, load_bank
+
+    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    print(f"ok: {len(bank.items)} items in {len({i.area for i in bank.items})} areas, "
+          f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
+
+
+def cmd_bank_list(args: argparse.Namespace) -> None:
+    from item_bank.models import Item
+
+    with transaction(session_factory()) as db:
+        query = select(Item).where(Item.is_current.is_(True)).order_by(Item.external_id)
+        if args.area:
+            query = query.where(Item.area == args.area)
+        if args.status:
+            query = query.where(Item.status == args.status)
+        rows = [{"id": i.external_id, "version": i.version, "area": i.area, "status": i.status,
+                 "intended_difficulty": i.intended_difficulty, "question": i.question}
+                for i in db.execute(query).scalars()]
+    emit(args, rows, lambda items: "\n".join(
+        f"{r['id']}  v{r['version']}  {r['status']:<11} {r['area']:<15} {r['question'][:60]}" for r in items)
+        or "no items match")
+
+
+def cmd_bank_stats(args: argparse.Namespace) -> None:
+    from item_bank.authoring import bank_stats
+
+    with transaction(session_factory()) as db:
+        stats = bank_stats(db)
+
+    def text(s: dict) -> str:
+        lines = [f"{s['total']} current items"]
+        lines.append("by area:       " + ", ".join(f"{k} {v}" for k, v in s["by_area"].items()))
+        lines.append("by status:     " + ", ".join(f"{k} {v}" for k, v in s["by_status"].items()))
+        lines.append("by difficulty: " + ", ".join(f"{k} {v}" for k, v in s["by_difficulty"].items()))
+        lines.append("key positions: " + ", ".join(f"{k} {v}" for k, v in s["key_positions"].items()))
+        p = s["parameter_set"]
+        if p:
+            lines.append(f"parameters:    set {p['id']} ({p['items']} items){' PROVISIONAL' if p['provisional'] else ''}"
+                         f" - {p['label']}")
+        return "\n".join(lines)
+
+    emit(args, stats, text)
+
+
+def cmd_bank_status(args: argparse.Namespace) -> None:
+    from item_bank.authoring import set_status
+
+    with transaction(session_factory()) as db:
+        item = set_status(db, args.item, args.to, actor=f"cli:{args.by}")
+        print(f"{item.external_id} v{item.version} is now {item.status} (by {args.by})")
+
+
+def cmd_bank_import(args: argparse.Namespace) -> None:
+    from item_bank.interchange import import_items as read_items
+    from item_bank.loader import import_items
+
+    items = read_items(args.file, area=args.area)
+    with transaction(session_factory()) as db:
+        outcome = import_items(db, items, actor=f"cli:import:{Path(args.file).name}")
+    emit(args, outcome, lambda o: (
+        f"imported {len(items)} item(s): {o['added']} added, {o['revised']} revised, {o['unchanged']} unchanged"
+        + (f"; uncalibrated, set to pretest: {', '.join(o['set_to_pretest'])}" if o["set_to_pretest"] else "")))
+
+
+def cmd_bank_export(args: argparse.Namespace) -> None:
+    from item_bank.interchange import export_bank
+    from item_bank.loader import stored_items
+
+    with transaction(session_factory()) as db:
+        items = stored_items(db, include_retired=args.include_retired)
+    written = export_bank(items, args.format, Path(args.out))
+    print(f"exported {len(items)} item(s) as {args.format} to {', '.join(str(p) for p in written) or args.out}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bank = sub.add_parser("bank", help="the item bank").add_subparsers(dest="bank_command", required=True)
+    load = bank.add_parser("load", help="load the bank sources into the database (idempotent)")
+    load.add_argument("--content", help="content directory (default: the bundled bank)")
+    add_json_option(load)
+    load.set_defaults(func=cmd_bank_load)
+    validate = bank.add_parser("validate", help="check the bank sources")
+    validate.add_argument("--content", help="content directory (default: the bundled bank)")
+    validate.set_defaults(func=cmd_bank_validate)
+
+    imp = bank.add_parser("import", help="import items (YAML file or folder, JSON, QTI 3.0 zip or item XML)")
+    imp.add_argument("file", help="the file or folder to import")
+    imp.add_argument("--area", help="content area for items that do not say (bare QTI items)")
+    add_json_option(imp)
+    imp.set_defaults(func=cmd_bank_import)
+    exp = bank.add_parser("export", help="export the current items")
+    exp.add_argument("--format", required=True, choices=["yaml", "json", "qti"], help="the file format")
+    exp.add_argument("--out", required=True, help="a folder (yaml) or a file (json, qti zip)")
+    exp.add_argument("--include-retired", action="store_true", help="also export retired items")
+    exp.set_defaults(func=cmd_bank_export)
+    listing = bank.add_parser("list", help="list current items")
+    listing.add_argument("--area", help="only items of this content area")
+    listing.add_argument("--status", help="only items in this status (draft, review, pretest, operational, retired)")
+    add_json_option(listing)
+    listing.set_defaults(func=cmd_bank_list)
+    stats = bank.add_parser("stats", help="items per area, status and difficulty")
+    add_json_option(stats)
+    stats.set_defaults(func=cmd_bank_stats)
+    status = bank.add_parser("status", help="move an item along draft > review > pretest > operational > retired")
+    status.add_argument("item", help="the item's id")
+    status.add_argument("--to", required=True, help="the new status")
+    status.add_argument("--by", required=True, help="who makes the change (recorded)")
+    status.set_defaults(func=cmd_bank_status)
