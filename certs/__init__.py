@@ -21,6 +21,8 @@ Modules: :mod:`certs.keys` (keys, DID documents, trust store), :mod:`certs.crede
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .credential import (
     CertificateFacts, CredentialError, Exam, Issuer, StatusRef, build_credential,
     credential_summary, email_matches, issue_credential,
@@ -45,8 +47,11 @@ from .verify import Check, Status, Verdict
 
 _LAZY = {"render_certificate_pdf", "extract_credential_from_pdf", "PdfCredentialError"}
 
+if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
+    from .pdf import PdfCredentialError, extract_credential_from_pdf, render_certificate_pdf
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     # the PDF helpers pull in reportlab / pypdf: load them only when used
     if name in _LAZY:
         from . import pdf

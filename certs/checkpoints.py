@@ -97,7 +97,8 @@ def signature_problem(checkpoint: Any, trust: TrustStore, *, withdrawn_keys: boo
     if type(checkpoint.get("treeSize")) is not int or checkpoint["treeSize"] < 0 \
             or not _is_hash(checkpoint.get("rootHash")):
         return "no tree size and root hash"
-    signature = checkpoint.get("signature") if isinstance(checkpoint.get("signature"), dict) else {}
+    signature = checkpoint.get("signature")
+    signature = signature if isinstance(signature, dict) else {}
     key = trust.key(str(signature.get("verificationMethod")))
     if key is None or not trust.is_trusted_issuer(key.controller):
         return f"signed with a key this issuer does not have ({signature.get('verificationMethod')})"

@@ -121,7 +121,7 @@ def identity_hash(email: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((normalize_email(email) + salt).encode("utf-8")).hexdigest()
 
 
-def email_identity(email: str, salt: str | None = None) -> dict:
+def email_identity(email: str, salt: str | None = None) -> dict[str, Any]:
     """The holder's e-mail address as an OB IdentityObject, hashed with a salt that is *not*
     published: work addresses are guessable from a name and an employer, so a hash whose salt sits
     next to it would hide nothing. The issuer keeps the salt (:meth:`certs.keys.KeyStore.identity_salt`)
@@ -137,7 +137,7 @@ def email_identity(email: str, salt: str | None = None) -> dict:
     }
 
 
-def email_matches(credential: dict, email: str, salt: str) -> bool:
+def email_matches(credential: dict[str, Any], email: str, salt: str) -> bool:
     """Does ``email`` match one of the credential subject's hashed e-mail identities, given the
     issuer's salt for that credential? (Lets the issuer confirm a holder's address for an employer.)
     Credentials issued with the salt published carry it, and that one is used."""
@@ -194,7 +194,7 @@ def _fragment_id(base: str, name: str) -> str:
     return base + ("-" if "#" in base else "#") + name
 
 
-def build_credential(facts: CertificateFacts) -> dict:
+def build_credential(facts: CertificateFacts) -> dict[str, Any]:
     """The unsigned credential (sign with :func:`certs.signing.sign` or use
     :func:`issue_credential`)."""
     f = facts
@@ -308,7 +308,7 @@ def issue_credential(
     *,
     cryptosuite: str = RDFC,
     created: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Build and sign a certificate credential with the issuer's active key."""
     key = signer.active_key() if isinstance(signer, KeyStore) else signer
     if key.did != facts.issuer.did:
@@ -332,7 +332,7 @@ def _s(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def credential_summary(credential: Any) -> dict:
+def credential_summary(credential: Any) -> dict[str, Any]:
     """Learner / exam facts for display (HR verification page). Never raises; fields that
     are absent or malformed are ``None``. Display only what :func:`certs.verify.verify`
     vouched for."""

@@ -49,12 +49,14 @@ class FormError(CertamenError, ValueError):
     """The credential is not in the issuer's form (the message says where)."""
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise FormError(f'the key "{dup[:60]}" appears twice in one object')
+        for key, _ in pairs:
+            if key in seen:
+                raise FormError(f'the key "{key[:60]}" appears twice in one object')
+            seen.add(key)
     return obj
 
 
@@ -110,13 +112,13 @@ def _check_keys(value: Any) -> None:
                 stack.append((item, depth + 1))
 
 
-def _allowed_properties(cred: dict) -> frozenset[str]:
+def _allowed_properties(cred: dict[str, Any]) -> frozenset[str]:
     types = cred.get("type")
     types = types if type(types) is list else [types]
     return STATUS_LIST_PROPERTIES if "BitstringStatusListCredential" in types else CERTIFICATE_PROPERTIES
 
 
-def check_form(cred: dict) -> None:
+def check_form(cred: dict[str, Any]) -> None:
     """Raise FormError unless ``cred`` (a secured credential) is spelled as the issuer spells it."""
     _check_context(cred.get("@context"), "@context")
     extra = sorted(k for k in cred if k not in _allowed_properties(cred))

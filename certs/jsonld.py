@@ -42,7 +42,7 @@ import re
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from cachetools import LRUCache
 from pyld import jsonld as _pyld
@@ -93,7 +93,8 @@ class _Unsupported(Exception):
 @lru_cache(maxsize=1)
 def _context_index() -> dict[str, str]:
     with open(CONTEXT_DIR / "index.json", encoding="utf-8") as fh:
-        return json.load(fh)
+        index: dict[str, str] = json.load(fh)
+    return index
 
 
 @lru_cache(maxsize=32)
@@ -107,14 +108,15 @@ def known_context_urls() -> frozenset[str]:
     return frozenset(_context_index())
 
 
-def load_context(url: str) -> dict:
+def load_context(url: str) -> dict[str, Any]:
     """The bundled JSON document for a context URL (a fresh copy)."""
     if url not in _context_index():
         raise JsonLdError(f'context "{url}" is not available offline')
-    return json.loads(_context_text(url))
+    document: dict[str, Any] = json.loads(_context_text(url))
+    return document
 
 
-def document_loader(url: str, options: dict | None = None) -> dict:
+def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """pyld document loader that serves only the bundled contexts (never the network)."""
     if not isinstance(url, str) or url not in _context_index():
         raise _pyld.JsonLdError(
@@ -132,11 +134,12 @@ def document_loader(url: str, options: dict | None = None) -> dict:
 
 # our own resolved-context cache, so contexts loaded elsewhere in the process (possibly from
 # the network, possibly different) are never mixed with the bundled ones
-_RESOLVED_CONTEXTS = LRUCache(maxsize=64)
+# (context key -> {tag: pyld ResolvedContext}, as pyld's ContextResolver fills it)
+_RESOLVED_CONTEXTS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=64)
 
 
-def _pyld_options(**extra: Any) -> dict:
-    opts = {
+def _pyld_options(**extra: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {
         "documentLoader": document_loader,
         "contextResolver": ContextResolver(_RESOLVED_CONTEXTS, document_loader),
         # no base IRI: relative IRIs must stay relative so safe mode can refuse them (pyld
@@ -185,7 +188,7 @@ def _literal(value: str, datatype: str | None = None, language: str | None = Non
 _IRI_OK = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[^\x00-\x20<>\"{}|^`\\\x7f\s]*")
 
 
-def is_absolute_iri(value: Any) -> bool:
+def is_absolute_iri(value: object) -> TypeGuard[str]:
     """An absolute IRI (``scheme:...``) without characters N-Quads would have to escape."""
     return type(value) is str and _IRI_OK.fullmatch(value) is not None
 
@@ -220,26 +223,29 @@ _LOCK = threading.RLock()
 _MAX_TYPE_CACHE = 512
 
 
-def _process(active: dict, local: Any, **kw: Any) -> dict:
+def _process(active: dict[str, Any], local: Any, **kw: Any) -> dict[str, Any]:
     try:
-        return _PROC._process_context(active, local, _pyld_options(), **kw)
+        processed: dict[str, Any] = _PROC._process_context(active, local, _pyld_options(), **kw)
     except _pyld.JsonLdError as exc:
         raise JsonLdError(f"JSON-LD context error: {exc}") from None
+    return processed
 
 
-def _expand_iri(active: dict, value: str, *, vocab: bool) -> str | None:
-    return _PROC._expand_iri(active, value, vocab=vocab, base=None)
+def _expand_iri(active: dict[str, Any], value: str, *, vocab: bool) -> str | None:
+    iri: str | None = _PROC._expand_iri(active, value, vocab=vocab, base=None)
+    return iri
 
 
 class _Term:
     __slots__ = ("kind", "pred", "coerce", "vocab_ctx", "_child", "_key")
+    _key: str  # property terms only (set by _Ctx._make_term)
 
     def __init__(self, kind: int, pred: str | None = None, coerce: str | None = None):
         self.kind = kind
         self.pred = pred
         self.coerce = coerce
         self._child: _Ctx | None = None
-        self.vocab_ctx: dict | None = None
+        self.vocab_ctx: dict[str, Any] | None = None
 
 
 class _Ctx:
@@ -247,10 +253,10 @@ class _Ctx:
 
     __slots__ = ("active", "terms", "types", "_reverted")
 
-    def __init__(self, active: dict):
+    def __init__(self, active: dict[str, Any]):
         self.active = active
         self.terms: dict[str, _Term] = {}
-        self.types: dict[tuple, tuple[_Ctx, tuple[str, ...]]] = {}
+        self.types: dict[tuple[tuple[str, ...], ...], tuple[_Ctx, tuple[str, ...]]] = {}
         self._reverted: _Ctx | None = None
 
     # the context a nested node object starts from (type-scoped contexts do not propagate)
@@ -324,6 +330,7 @@ class _Ctx:
             with _LOCK:
                 child = term._child
                 if child is None:
+                    assert term.vocab_ctx is not None, "only property terms have node-object values"
                     base = _Ctx(term.vocab_ctx).reverted()
                     scoped = self.active["mappings"][term._key].get("@context")
                     if scoped is not None:
@@ -395,7 +402,7 @@ class _FastToRdf:
         self.quads: list[tuple[str, str, str, str]] = []
         self.counter = 0
 
-    def node(self, obj: dict, ctx: _Ctx, depth: int) -> str:
+    def node(self, obj: dict[str, Any], ctx: _Ctx, depth: int) -> str:
         if depth > MAX_DEPTH:
             raise UnsafeJsonLd("document nested too deeply")
         if not obj:
@@ -469,6 +476,7 @@ class _FastToRdf:
             elif coerce == "@id":
                 obj = self._id_value(v, ctx)
             elif coerce == "@vocab":
+                assert t.vocab_ctx is not None, "a @vocab-coerced term is a property term"
                 iri = _expand_iri(t.vocab_ctx, v, vocab=True)
                 if isinstance(iri, str) and iri.startswith("_:"):
                     raise _Unsupported("blank node value")
@@ -494,10 +502,11 @@ class _FastToRdf:
             raise UnsafeJsonLd("null value")
         else:
             raise UnsafeJsonLd("unsupported JSON value")
+        assert t.pred is not None, "values belong to property terms"
         self.quads.append((subject, t.pred, obj, ""))
 
 
-def _fast_quads(doc: dict) -> list[tuple[str, str, str, str]]:
+def _fast_quads(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "@context" not in doc:
         raise UnsafeJsonLd("document has no @context")
     ctx = _root_ctx(doc["@context"])
@@ -512,7 +521,7 @@ def _fast_quads(doc: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _precheck(value: Any, depth: int = 0, in_context: bool = False,
-              budget: list | None = None) -> None:
+              budget: list[int] | None = None) -> None:
     """Structural safe-mode checks on the compact input (things JSON-LD silently drops)."""
     if budget is None:
         budget = [MAX_REFERENCE_NODES]
@@ -575,14 +584,15 @@ def _postcheck_expanded(value: Any) -> None:
                 _postcheck_expanded(v)
 
 
-def _term_from_pyld(term: dict) -> str:
+def _term_from_pyld(term: dict[str, Any]) -> str:
     ttype = term["type"]
     if ttype == "IRI":
         if not is_absolute_iri(term["value"]):
             raise UnsafeJsonLd(f"invalid IRI {term['value']!r}")
         return _iri(term["value"])
     if ttype == "blank node":
-        return term["value"]
+        label: str = term["value"]
+        return label
     if ttype == "literal":
         dt = term.get("datatype")
         lang = term.get("language")
@@ -592,7 +602,7 @@ def _term_from_pyld(term: dict) -> str:
     raise UnsafeJsonLd(f"unexpected RDF term {ttype!r}")
 
 
-def _reference_quads(doc: dict) -> list[tuple[str, str, str, str]]:
+def _reference_quads(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     _precheck(doc)
 
     def dropped(prop: Any) -> None:
@@ -711,7 +721,7 @@ class _Canonicalizer:
         self.first_degree[bnode] = h
         return h
 
-    def hash_related(self, related: str, quad: tuple, issuer: _Issuer, position: str) -> str:
+    def hash_related(self, related: str, quad: tuple[str, str, str, str], issuer: _Issuer, position: str) -> str:
         if related in self.canonical.issued:
             ident = "_:" + self.canonical.issued[related]
         elif related in issuer.issued:
@@ -839,7 +849,7 @@ def canonicalize_quads_with_map(
 # --------------------------------------------------------------------------- public API
 
 
-def to_quads(doc: dict, *, fast: bool = True) -> list[tuple[str, str, str, str]]:
+def to_quads(doc: dict[str, Any], *, fast: bool = True) -> list[tuple[str, str, str, str]]:
     """JSON-LD document → RDF quads (terms serialized as in N-Quads; graph '' = default)."""
     if not isinstance(doc, dict):
         raise JsonLdError("a JSON-LD document must be a JSON object")
@@ -853,17 +863,18 @@ def to_quads(doc: dict, *, fast: bool = True) -> list[tuple[str, str, str, str]]
     return _reference_quads(doc)
 
 
-def canonize(doc: dict, *, fast: bool = True) -> str:
+def canonize(doc: dict[str, Any], *, fast: bool = True) -> str:
     """RDFC-1.0 canonical N-Quads of a JSON-LD document (safe mode, offline contexts)."""
     return canonicalize_quads(to_quads(doc, fast=fast))
 
 
-def pyld_canonize(doc: dict) -> str:
+def pyld_canonize(doc: dict[str, Any]) -> str:
     """Plain pyld URDNA2015 canonicalization — the reference the fast path is tested against.
 
     (pyld escapes fewer control characters than RDFC-1.0 and does not run in safe mode;
     use :func:`canonize` for signatures.)"""
-    return _pyld.normalize(
+    nquads: str = _pyld.normalize(
         copy.deepcopy(doc),
         _pyld_options(algorithm="URDNA2015", format="application/n-quads", base=""),
     )
+    return nquads

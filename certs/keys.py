@@ -36,7 +36,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, NoReturn
 from urllib.parse import quote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -104,7 +104,7 @@ def did_key_from_public_key(public_key: bytes) -> str:
     return "did:key:" + ed25519_public_multikey(public_key)
 
 
-def did_key_document(did_key: str) -> dict:
+def did_key_document(did_key: str) -> dict[str, Any]:
     """The DID document of an Ed25519 ``did:key`` (self-certifying, resolved offline)."""
     if not did_key.startswith("did:key:z6Mk"):
         raise ValueError("not an Ed25519 did:key")
@@ -143,7 +143,7 @@ class KeyInfo:
     def public_key(self) -> bytes:
         return ed25519_public_from_multikey(self.public_key_multibase)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "kid": self.kid,
             "status": self.status.value,
@@ -157,12 +157,15 @@ class KeyInfo:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> KeyInfo:
+    def from_json(cls, data: dict[str, Any]) -> KeyInfo:
+        created = parse_timestamp(data["created"])
+        if created is None:
+            raise KeyStoreError(f"key {data['kid']!r}: unreadable creation time {data['created']!r}")
         return cls(
             kid=data["kid"],
             status=KeyStatus(data["status"]),
             public_key_multibase=data["publicKeyMultibase"],
-            created=parse_timestamp(data["created"]),
+            created=created,
             retired_at=parse_timestamp(data.get("retiredAt")),
             compromised_at=parse_timestamp(data.get("compromisedAt")),
             compromised_since=parse_timestamp(data.get("compromisedSince")),
@@ -204,13 +207,13 @@ class SigningKey:
 
     __str__ = __repr__
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("SigningKey objects cannot be pickled or copied")
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: dict[int, object]) -> NoReturn:
         raise TypeError("SigningKey objects cannot be pickled or copied")
 
-    def __copy__(self):
+    def __copy__(self) -> NoReturn:
         raise TypeError("SigningKey objects cannot be pickled or copied")
 
 
@@ -232,7 +235,7 @@ class KeyStore:
 
     def __init__(
         self,
-        key_dir: str | os.PathLike | None = None,
+        key_dir: str | os.PathLike[str] | None = None,
         *,
         host: str | None = None,
         did: str | None = None,
@@ -259,7 +262,7 @@ class KeyStore:
             passphrase = os.environ.get(ENV_KEY_PASSPHRASE) or None
         self.__passphrase = passphrase.encode() if isinstance(passphrase, str) else passphrase
         self._lock = threading.RLock()
-        self._meta_stamp: tuple | None = None
+        self._meta_stamp: tuple[int, int, int] | None = None
         self._infos: list[KeyInfo] = []
         self._signing: dict[str, SigningKey] = {}
 
@@ -486,7 +489,7 @@ class KeyStore:
             secret = path.read_bytes()
         return hmac.new(secret, credential_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
-    def did_document(self) -> dict:
+    def did_document(self) -> dict[str, Any]:
         """The did:web DID document to publish. Active and retired keys verify (``assertionMethod``);
         a retired key carries ``expires`` (its retirement: it verifies only proofs made before), a
         compromised one is listed ``revoked`` and outside ``assertionMethod``, so that a verifier
@@ -522,7 +525,7 @@ class KeyStore:
         info = self.get(kid) if kid else self.get(self.active_key().kid)
         return "did:key:" + info.public_key_multibase
 
-    def did_key_document(self, kid: str | None = None) -> dict:
+    def did_key_document(self, kid: str | None = None) -> dict[str, Any]:
         return did_key_document(self.did_key(kid))
 
     def trust_store(self, into: TrustStore | None = None) -> TrustStore:
@@ -537,7 +540,7 @@ class KeyStore:
         return ts
 
 
-def trust_store_for(*stores: KeyStore, did_documents: Iterable[dict] = ()) -> TrustStore:
+def trust_store_for(*stores: KeyStore, did_documents: Iterable[dict[str, Any]] = ()) -> TrustStore:
     """Convenience: one TrustStore for several key stores and/or published DID documents."""
     ts = TrustStore()
     for s in stores:

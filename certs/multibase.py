@@ -13,10 +13,7 @@ from errors import CertamenError, Kind
 
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
-_B58_TABLE = bytearray(b"\xff" * 256)
-for _i, _c in enumerate(B58_ALPHABET):
-    _B58_TABLE[ord(_c)] = _i
-_B58_TABLE = bytes(_B58_TABLE)
+_B58_TABLE = bytes(_B58_INDEX.get(chr(_i), 0xFF) for _i in range(256))  # byte -> digit, 0xff if none
 _B58_POW10 = 58**10
 
 ED25519_PUB_HEADER = b"\xed\x01"
@@ -80,7 +77,7 @@ def encode_base64url(data: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
-def decode_base64url(value: str) -> bytes:
+def decode_base64url(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith("u"):
         raise MultibaseError("expected a multibase base64url value (prefix 'u')")
     body = value[1:]

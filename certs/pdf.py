@@ -17,6 +17,7 @@ import io
 import json
 import logging
 from functools import lru_cache
+from typing import Any
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -274,7 +275,7 @@ def _guilloche(c: canvas.Canvas, x: float, y: float, r: float) -> None:
     c.restoreState()
 
 
-def _draw_certificate(c: canvas.Canvas, s: dict, verification_url: str | None,
+def _draw_certificate(c: canvas.Canvas, s: dict[str, Any], verification_url: str | None,
                       title: str, subtitle: str) -> None:
     fonts, _ = _fonts()
     w, h = landscape(A4)
@@ -368,7 +369,7 @@ def _draw_certificate(c: canvas.Canvas, s: dict, verification_url: str | None,
 
 
 def render_certificate_pdf(
-    credential: dict,
+    credential: dict[str, Any],
     *,
     verification_url: str | None = None,
     title: str = "Certificate",
@@ -398,7 +399,7 @@ def render_certificate_pdf(
     return _attach(buf.getvalue(), credential)
 
 
-def _attach(pdf: bytes, credential: dict) -> bytes:
+def _attach(pdf: bytes, credential: dict[str, Any]) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
@@ -409,7 +410,7 @@ def _attach(pdf: bytes, credential: dict) -> bytes:
     return out.getvalue()
 
 
-def extract_credential_from_pdf(data: bytes) -> dict:
+def extract_credential_from_pdf(data: bytes) -> dict[str, Any]:
     """The credential embedded in a certificate PDF (raises PdfCredentialError)."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
@@ -430,7 +431,7 @@ def extract_credential_from_pdf(data: bytes) -> dict:
     try:
         # anyone may upload: no stream may inflate past what a certificate PDF holds (pypdf's
         # default allows 75 MB per stream, per anonymous request)
-        with apply_configuration(**_DECOMPRESSION_LIMITS):
+        with apply_configuration(None, **_DECOMPRESSION_LIMITS):
             reader = PdfReader(io.BytesIO(data), strict=False)
             blobs = reader.attachments.get(ATTACHMENT_NAME)
     except LimitReachedError:

@@ -112,9 +112,9 @@ def renewal_expiry(old_expiry: datetime | date, policy: RecertPolicy) -> datetim
     return add_months(old_expiry, policy.validity_months)
 
 
-def _version_key(version: str) -> tuple:
+def _version_key(version: str) -> tuple[tuple[int, int, str], ...]:
     parts = re.split(r"[.\-_ ]", version.strip())
-    key = []
+    key: list[tuple[int, int, str]] = []
     for p in parts:
         key.append((0, int(p), "") if p.isdigit() else (1, 0, p))
     return tuple(key)

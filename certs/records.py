@@ -82,8 +82,9 @@ def certificate_problems(db: Session) -> list[str]:
         problems += _status_problems(cert_id, "suspend", suspended_at, _suspended_by(history))
         certified[session_id] = cert_id
     for cert_id in sorted(set(histories) - set(certified.values())):
-        if histories[cert_id].issued is not None:
-            problems.append(f"certificate {cert_id}: issued by event {histories[cert_id].issued[0]}, but its row "
+        issued = histories[cert_id].issued
+        if issued is not None:
+            problems.append(f"certificate {cert_id}: issued by event {issued[0]}, but its row "
                             f"is gone (certificate deleted)")
     problems += _allowance_problems(db, histories)
     problems += _unearned_problems(db, certified)
@@ -144,7 +145,7 @@ def _status_problems(cert_id: str, action: str, stamped: datetime | None,
         undone = "revocation undone" if action == "revoke" else "suspension lifted without a reinstatement"
         return [f"certificate {cert_id}: {state} by event {recorded[1]}, but its row is not ({undone} in the "
                 f"database)"]
-    if stamped is not None and abs(as_utc(stamped) - recorded[0]) > STATUS_TIME_TOLERANCE:
+    if stamped is not None and recorded is not None and abs(as_utc(stamped) - recorded[0]) > STATUS_TIME_TOLERANCE:
         return [f"certificate {cert_id}: {state} at {as_utc(stamped):%Y-%m-%d %H:%M:%S}, but event {recorded[1]} "
                 f"{state} it at {recorded[0]:%Y-%m-%d %H:%M:%S} (date altered)"]
     return []

@@ -46,7 +46,8 @@ def barring_certificate(db: Session, candidate_id: int, exam: Exam) -> Certifica
         .group_by(ResitAllowance.certificate_id)).all())
     for cert in withdrawn:
         allowed_at = allowed.get(cert.id)
-        if allowed_at is None or as_utc(allowed_at) < withdrawn_since(cert):
+        since = withdrawn_since(cert)  # never None here: the query took withdrawn certificates only
+        if allowed_at is None or since is None or as_utc(allowed_at) < since:
             return cert
     return None
 

@@ -282,11 +282,11 @@ def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor:
 # than vouching for a certificate revoked since; it is re-signed when its bits or the key change, or when
 # half of its validity is gone.
 STATUS_LIST_TTL = timedelta(days=1)
-_signed_lists: dict[tuple[str, str, str], tuple[dict, datetime]] = {}  # (purpose, bits, key) -> (list, validUntil)
+_signed_lists: dict[tuple[str, str, str], tuple[dict[str, Any], datetime]] = {}  # (purpose, bits, key) -> (list, validUntil)
 _lists_lock = threading.Lock()
 
 
-def status_list_credential(db: Session, purpose: str, settings: IssuerSettings) -> dict:
+def status_list_credential(db: Session, purpose: str, settings: IssuerSettings) -> dict[str, Any]:
     """The signed list for `purpose`, re-signed only when its bits (or the signing key) change.
 
     Status-list indexes are unique across all certificates, so every list holds every certificate's
@@ -327,7 +327,7 @@ def verify_credential(db: Session, credential: Any, settings: IssuerSettings, *,
     """Verify any credential against this issuer's keys and its live status lists."""
     urls = {settings.status_list_url(p): p for p in PURPOSES}
 
-    def resolve(url: str) -> dict | None:
+    def resolve(url: str) -> dict[str, Any] | None:
         purpose = urls.get(url)
         return status_list_credential(db, purpose, settings) if purpose else None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -30,7 +31,9 @@ import rfc8785
 try:  # optional accelerator for eddsa-jcs-2022 verification (a faithful JSON serializer)
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
+    _HAVE_ORJSON = False
+else:
+    _HAVE_ORJSON = True
 
 from errors import CertamenError, Kind
 from . import jsonld
@@ -97,11 +100,12 @@ def _faithful_json(encoder: json.JSONEncoder | None, value: Any) -> bytes | None
         return None
 
 
-_FAST_ENCODERS = ((None,) if _orjson is not None else ()) + (_AS_IS, _SORTED)
-JCS_ACCELERATED = _orjson is not None
+# None stands for orjson (only there when it is installed)
+_FAST_ENCODERS = ((None,) if _HAVE_ORJSON else ()) + (_AS_IS, _SORTED)
+JCS_ACCELERATED = _HAVE_ORJSON
 
 
-def _rdfc(doc: dict) -> bytes:
+def _rdfc(doc: dict[str, Any]) -> bytes:
     try:
         return jsonld.canonize(doc).encode("utf-8")
     except jsonld.JsonLdError as exc:
@@ -110,7 +114,7 @@ def _rdfc(doc: dict) -> bytes:
         raise CanonicalizationError("document too complex to canonicalize") from None
 
 
-def hash_data(unsecured: dict, proof_config: dict, cryptosuite: str) -> bytes:
+def hash_data(unsecured: dict[str, Any], proof_config: dict[str, Any], cryptosuite: str) -> bytes:
     """The 64 bytes that are signed: H(proof config) ‖ H(document)."""
     if cryptosuite == RDFC:
         return _sha256(_rdfc(proof_config)) + _sha256(_rdfc(unsecured))
@@ -120,13 +124,13 @@ def hash_data(unsecured: dict, proof_config: dict, cryptosuite: str) -> bytes:
 
 
 def sign(
-    document: dict,
+    document: dict[str, Any],
     key: SigningKey,
     *,
     cryptosuite: str = RDFC,
     created: datetime | None = None,
     proof_purpose: str = "assertionMethod",
-) -> dict:
+) -> dict[str, Any]:
     """Return a copy of ``document`` secured with a DataIntegrityProof made with ``key``."""
     if cryptosuite not in CRYPTOSUITES:
         raise UnsupportedCryptosuite(f"unsupported cryptosuite {cryptosuite!r}")
@@ -151,15 +155,16 @@ def sign(
     proof["proofValue"] = encode_base58btc(key.sign(data))
     # a JCS-secured document is returned in canonical member order: its JSON text is then
     # the signed form, and verifiers hit their fast path
-    return sort_keys_jcs({**unsecured, "proof": proof})
+    secured: dict[str, Any] = sort_keys_jcs({**unsecured, "proof": proof})
+    return secured
 
 
 @dataclass(slots=True)
 class ProofParts:
     """A secured document split into what the verifier needs."""
 
-    proof: dict
-    unsecured: dict
+    proof: dict[str, Any]
+    unsecured: dict[str, Any]
     cryptosuite: str
     verification_method: str
     proof_purpose: str
@@ -171,7 +176,7 @@ class ProofParts:
         config, unsecured = self._inputs()
         return hash_data(unsecured, config, self.cryptosuite)
 
-    def verify_data_candidates(self):
+    def verify_data_candidates(self) -> Iterator[bytes]:
         """Candidate signed bytes, cheapest first; the last one is always the exact form.
 
         For eddsa-jcs-2022, verification only needs *a* serialization whose hash matches the
@@ -186,7 +191,7 @@ class ProofParts:
         if self.cryptosuite == RDFC:
             yield hash_data(unsecured, config, RDFC)
             return
-        seen = set()
+        seen: set[bytes] = set()
         fast_config = _faithful_json(_FAST_ENCODERS[0], config)
         if fast_config is not None:
             config_hash = _sha256(fast_config)
@@ -201,7 +206,7 @@ class ProofParts:
         if exact not in seen:
             yield exact
 
-    def _inputs(self) -> tuple[dict, dict]:
+    def _inputs(self) -> tuple[dict[str, Any], dict[str, Any]]:
         config = {k: v for k, v in self.proof.items() if k != "proofValue"}
         unsecured = self.unsecured
         if "@context" in config:
@@ -300,7 +305,7 @@ def extract_proof(document: Any) -> ProofParts:
                       signature=sig)
 
 
-def verify_signature(document: dict, public_key: bytes) -> bool:
+def verify_signature(document: dict[str, Any], public_key: bytes) -> bool:
     """Low-level check: does ``document``'s proof verify under the raw Ed25519 ``public_key``?
     (No issuer/trust/date/status checks — use :func:`certs.verify.verify` for that.)"""
     from cryptography.exceptions import InvalidSignature

@@ -115,7 +115,7 @@ class BitstringStatusList:
         return encode_base64url(gzip.compress(bytes(self._bits), compresslevel=9, mtime=0))
 
     @classmethod
-    def decode(cls, encoded: str) -> BitstringStatusList:
+    def decode(cls, encoded: object) -> BitstringStatusList:
         try:
             compressed = decode_base64url(encoded)
         except MultibaseError as exc:
@@ -162,7 +162,7 @@ def allocate_index(used: Collection[int], length: int = MIN_LENGTH) -> int:
     return free[secrets.randbelow(len(free))]
 
 
-def status_entry(list_url: str, index: int, purpose: str = MESSAGE) -> dict:
+def status_entry(list_url: str, index: int, purpose: str = MESSAGE) -> dict[str, Any]:
     """A ``BitstringStatusListEntry`` for a credential's ``credentialStatus``."""
     if purpose not in PURPOSES:
         raise StatusListError(f"statusPurpose must be one of {PURPOSES}")
@@ -190,7 +190,7 @@ def build_status_list_credential(
     status_list: BitstringStatusList,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """An unsigned ``BitstringStatusListCredential`` (sign it with :func:`certs.signing.sign`).
 
     Verifiers check the list credential like any other (signature by the same issuer, dates),
@@ -215,7 +215,7 @@ def build_status_list_credential(
     return cred
 
 
-def decode_status_list_credential(cred: dict) -> tuple[str, BitstringStatusList]:
+def decode_status_list_credential(cred: dict[str, Any]) -> tuple[str, BitstringStatusList]:
     """``(statusPurpose, bitstring)`` of a list credential (structure only — no signature)."""
     if not isinstance(cred, dict):
         raise StatusListError("status list credential is not a JSON object")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -39,7 +40,10 @@ class TrustedKey:
     status: KeyStatus = KeyStatus.ACTIVE
     compromised_since: datetime | None = None
     retired_at: datetime | None = None
-    _verifier: Ed25519PublicKey = field(default=None, repr=False, compare=False)
+    _verifier: Ed25519PublicKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_verifier", Ed25519PublicKey.from_public_bytes(self.public_key))
 
     def verify(self, signature: bytes, data: bytes) -> bool:
         try:
@@ -110,13 +114,12 @@ class TrustStore:
             status=KeyStatus(status),
             compromised_since=compromised_since,
             retired_at=retired_at,
-            _verifier=Ed25519PublicKey.from_public_bytes(bytes(public_key)),
         )
         self._keys[verification_method] = key
         self._issuers.add(controller)
         return key
 
-    def add_did_document(self, doc: dict) -> None:
+    def add_did_document(self, doc: dict[str, Any]) -> None:
         """Trust the issuer of a DID document and its keys: those listed for ``assertionMethod``
         (a retired one carries ``expires``: it verifies only proofs made before), and those it marks
         ``revoked`` (withdrawn as compromised: every proof made with them is refused)."""

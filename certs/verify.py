@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 2_000_000
 NOT_IN_FORM = "not a certificate in the expected form"
 
-StatusResolver = Callable[[str], "dict | None"]
+StatusResolver = Callable[[str], "dict[str, Any] | None"]
 
 
 class Status(str, enum.Enum):
@@ -78,7 +78,7 @@ class Check:
     __slots__ = ("code", "ok", "_text", "_fmt", "_args")
 
     def __init__(self, code: str, ok: bool | None, text: str | None = None,
-                 fmt: str | None = None, args: tuple = ()):
+                 fmt: str | None = None, args: tuple[object, ...] = ()):
         self.code = code
         self.ok = ok
         self._text = text
@@ -88,6 +88,7 @@ class Check:
     @property
     def text(self) -> str:
         if self._text is None:
+            assert self._fmt is not None, "a Check is made with its text or the format for it"
             self._text = self._fmt.format(*[_day(a) if isinstance(a, datetime) else a
                                              for a in self._args])
         return self._text
@@ -117,10 +118,10 @@ class Verdict:
     expired_at: datetime | None = None
     revoked_at: datetime | None = None   # when known (or the list date, see notes)
     _source: Any = field(default=None, repr=False, compare=False)
-    _summary: Any = field(default=None, repr=False, compare=False)
+    _summary: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def summary(self) -> dict | None:
+    def summary(self) -> dict[str, Any] | None:
         """Learner / exam facts for display — only when the issuer and signature checked out
         (computed on first access)."""
         if self._summary is None and self._source is not None:
@@ -136,7 +137,7 @@ class Verdict:
         """Human-readable checked facts, in order."""
         return [c.text for c in self.checks]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         def dt(v: datetime | None) -> str | None:
             return format_datetime(v) if v else None
 
@@ -186,11 +187,11 @@ def _as_now(now: Any) -> datetime:
     raise TypeError("now must be a datetime")
 
 
-def _types(value: Any) -> list:
+def _types(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _parse_input(credential: Any) -> dict:
+def _parse_input(credential: Any) -> dict[str, Any]:
     if isinstance(credential, (bytes, bytearray, memoryview)):
         credential = bytes(credential)
         if len(credential) > MAX_JSON_BYTES:
@@ -215,7 +216,7 @@ def _parse_input(credential: Any) -> dict:
     return credential
 
 
-def _issuer_id(cred: dict) -> str:
+def _issuer_id(cred: dict[str, Any]) -> str:
     issuer = cred.get("issuer")
     if type(issuer) is dict:
         issuer = issuer.get("id")
@@ -228,7 +229,7 @@ _ABSENT = object()
 _STRUCTURE_OK = Check("structure", True, "Well-formed W3C Verifiable Credential 2.0")
 
 
-def _check_structure(cred: dict, checks: list[Check]) -> tuple[str, datetime | None, datetime | None]:
+def _check_structure(cred: dict[str, Any], checks: list[Check]) -> tuple[str, datetime | None, datetime | None]:
     try:
         check_form(cred)
     except FormError as exc:
@@ -283,7 +284,7 @@ def _verify_with(parts: ProofParts, key: TrustedKey | Ed25519PublicKey) -> str |
     return "the signature does not match"
 
 
-def _check_proof(cred: dict, issuer: str, trusted: TrustStore | None, checks: list[Check],
+def _check_proof(cred: dict[str, Any], issuer: str, trusted: TrustStore | None, checks: list[Check],
                  verdict: Verdict) -> tuple[ProofParts, TrustedKey]:
     try:
         parts = extract_proof(cred)
@@ -332,7 +333,7 @@ def _check_proof(cred: dict, issuer: str, trusted: TrustStore | None, checks: li
         since = (f" since {_day(key.compromised_since)}" if key.compromised_since else "")
         raise _Stop(Status.COMPROMISED_KEY,
                     f"signed with key {vm}, which was withdrawn as compromised{since}")
-    if key.retired_before(parts.created):
+    if key.retired_at is not None and key.retired_before(parts.created):
         raise _Stop(Status.SIGNATURE_INVALID,
                     f"signed with key {vm} after it was retired on {_day(key.retired_at)}"
                     if parts.created else f"signed with retired key {vm} at an unknown time")
@@ -342,7 +343,8 @@ def _check_proof(cred: dict, issuer: str, trusted: TrustStore | None, checks: li
         note = f"Signed with retired key {vm}; retired keys still verify the credentials they signed"
         checks.append(Check("key", None, note))
         verdict.notes.append(note)
-    elif key.status is KeyStatus.COMPROMISED:
+    elif key.status is KeyStatus.COMPROMISED and key.compromised_since is not None and parts.created is not None:
+        # (always both dates here: without them compromised_for() above would have stopped the check)
         note = (f"Key {vm} was later withdrawn as compromised from "
                 f"{_day(key.compromised_since)}; this proof was created before that "
                 f"({_day(parts.created)})")
@@ -372,7 +374,7 @@ class _VerifiedList:
 # latest word, not a list "not yet valid".
 STATUS_LIST_CLOCK_SKEW = timedelta(minutes=5)
 
-_LIST_CACHE: OrderedDict[tuple, _VerifiedList] = OrderedDict()
+_LIST_CACHE: OrderedDict[tuple[str, str | None], _VerifiedList] = OrderedDict()  # (url, proofValue)
 _LIST_CACHE_LOCK = threading.Lock()
 _LIST_CACHE_MAX = 256
 
@@ -447,7 +449,7 @@ _NOT_LABEL = {"revocation": "revoked", "suspension": "suspended", "message": "re
 _HEX = re.compile(r"0x[0-9a-fA-F]{1,2}\Z")
 
 
-def _entry_meanings(entry: dict, purpose: str) -> tuple[int, dict[int, str]] | None:
+def _entry_meanings(entry: dict[str, Any], purpose: str) -> tuple[int, dict[int, str]] | None:
     """``(statusSize, {value: meaning})`` of a status entry; None for a purpose not understood."""
     if purpose in _ONE_BIT_MEANINGS:
         return 1, _ONE_BIT_MEANINGS[purpose]
@@ -467,9 +469,9 @@ def _entry_meanings(entry: dict, purpose: str) -> tuple[int, dict[int, str]] | N
     return size, meanings
 
 
-def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: StatusResolver | None,
+def _check_status(cred: dict[str, Any], issuer: str, trusted: TrustStore, resolver: StatusResolver | None,
                   now: datetime, require_status: bool, checks: list[Check],
-                  verdict: Verdict, revocation_date: Callable[[str], Any] | None
+                  verdict: Verdict, revocation_date: Callable[[str], datetime | None] | None
                   ) -> Status | None:
     raw = cred.get("credentialStatus")
     if raw is None:
@@ -539,9 +541,10 @@ def _check_status(cred: dict, issuer: str, trusted: TrustStore, resolver: Status
                                                  f"{meaning!r}, which this verifier does not know"))
             outcome = outcome or Status.STATUS_UNAVAILABLE
             continue
-        if meaning == "revoked" and revocation_date is not None:
+        credential_id = cred.get("id")
+        if meaning == "revoked" and revocation_date is not None and isinstance(credential_id, str):
             try:
-                when = revocation_date(cred.get("id"))
+                when = revocation_date(credential_id)
             except Exception:
                 when = None
             if isinstance(when, datetime):
@@ -609,6 +612,7 @@ def verify(
         verdict.issuer = issuer
         verdict.valid_from, verdict.valid_until = valid_from, valid_until
         _check_proof(cred, issuer, trusted, checks, verdict)
+        assert trusted is not None, "_check_proof stops every credential when nothing is trusted"
         checks.append(Check("issuer", True, None, "Issuer {} is a trusted certification body",
                             (issuer,)))
         verdict._source = cred  # summary computed lazily: the content is authentic
@@ -632,6 +636,7 @@ def verify(
 
         status_outcome = _check_status(cred, issuer, trusted, status_resolver, when,
                                        require_status, checks, verdict, revocation_date)
+        final: Status
         if status_outcome is Status.REVOKED or status_outcome is Status.SUSPENDED:
             final = status_outcome
         else:

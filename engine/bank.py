@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from . import irt
 from ._cache import LRUCache
+from .irt import FloatArray
 
 __all__ = ["Bank", "BankTables"]
 
 # ~16 MB per 10,000-item bank; a handful of exams' banks stay warm.
-_TABLE_CACHE: LRUCache = LRUCache(size=8)
+_TABLE_CACHE: LRUCache[BankTables] = LRUCache(size=8)
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_ArrayT = TypeVar("_ArrayT", bound="np.ndarray[Any, Any]")
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
+def _readonly(array: _ArrayT) -> _ArrayT:
     array.setflags(write=False)
     return array
 
@@ -31,7 +38,15 @@ class Bank:
     shared across sessions.
     """
 
-    def __init__(self, a, b, c=None, d=None, area=None, thresholds=None):
+    def __init__(
+        self,
+        a: npt.ArrayLike,
+        b: npt.ArrayLike,
+        c: npt.ArrayLike | None = None,
+        d: npt.ArrayLike | None = None,
+        area: npt.ArrayLike | None = None,
+        thresholds: npt.ArrayLike | None = None,
+    ) -> None:
         a = np.array(a, dtype=float).ravel()
         n = a.size
         if n == 0:
@@ -76,15 +91,15 @@ class Bank:
             if np.any(diffs[finite[:, 1:]] <= 0):
                 raise ValueError("graded thresholds must be strictly increasing")
 
-        self.a = _readonly(a)
-        self.b = _readonly(np.where(graded, np.nan, b))
-        self.c = _readonly(np.where(graded, 0.0, c))
-        self.d = _readonly(np.where(graded, 1.0, d))
-        self.area = _readonly(area)
-        self.thresholds = _readonly(thresholds)
-        self.is_graded = _readonly(graded)
-        self.max_score = _readonly(np.where(graded, np.isfinite(thresholds).sum(axis=1), 1).astype(np.int64))
-        self.graded_indices = _readonly(np.flatnonzero(graded))
+        self.a: FloatArray = _readonly(a)
+        self.b: FloatArray = _readonly(np.where(graded, np.nan, b))
+        self.c: FloatArray = _readonly(np.where(graded, 0.0, c))
+        self.d: FloatArray = _readonly(np.where(graded, 1.0, d))
+        self.area: IntArray = _readonly(area)
+        self.thresholds: FloatArray = _readonly(thresholds)
+        self.is_graded: BoolArray = _readonly(graded)
+        self.max_score: IntArray = _readonly(np.where(graded, np.isfinite(thresholds).sum(axis=1), 1).astype(np.int64))
+        self.graded_indices: IntArray = _readonly(np.flatnonzero(graded))
         self.fingerprint = self._fingerprint()
 
     def _fingerprint(self) -> str:
@@ -96,7 +111,7 @@ class Bank:
         return digest.hexdigest()
 
     @classmethod
-    def from_items(cls, items: list[dict]) -> "Bank":
+    def from_items(cls, items: list[dict[str, Any]]) -> "Bank":
         """Build from JSON-like records: {"a", "b", "c"?, "d"?, "area"?, "thresholds"?}."""
         n = len(items)
         width = max([len(item.get("thresholds") or []) for item in items] + [1])
@@ -121,7 +136,7 @@ class Bank:
     def has_graded(self) -> bool:
         return bool(self.graded_indices.size)
 
-    def information(self, theta) -> np.ndarray:
+    def information(self, theta: npt.ArrayLike) -> FloatArray:
         """Item information at θ (broadcast like irt functions: theta[..., None] x items)."""
         theta = np.asarray(theta, dtype=float)
         info = irt.logistic_information(theta[..., None], self.a, np.nan_to_num(self.b), self.c, self.d)
@@ -131,7 +146,7 @@ class Bank:
             info[..., g] = irt.graded_information(theta, self.a[g], self.thresholds[g])
         return info
 
-    def expected_score(self, theta: float, indices) -> np.ndarray:
+    def expected_score(self, theta: float, indices: npt.ArrayLike) -> FloatArray:
         """Model-expected score of each listed item at θ (P for dichotomous, Σ k P_k for graded)."""
         indices = np.asarray(indices, dtype=np.int64)
         expected = irt.logistic_prob(theta, self.a[indices], np.nan_to_num(self.b[indices]), self.c[indices], self.d[indices])
@@ -143,7 +158,7 @@ class Bank:
             expected[graded] = probs @ np.arange(probs.shape[-1])
         return expected
 
-    def category_log_probs(self, index: int, grid: np.ndarray) -> np.ndarray:
+    def category_log_probs(self, index: int, grid: FloatArray) -> FloatArray:
         """log P(score = k | θ) for one item over a grid; shape (max_score + 1, len(grid))."""
         if self.is_graded[index]:
             k = int(self.max_score[index]) + 1
@@ -169,10 +184,10 @@ class BankTables:
     calls per step.
     """
 
-    grid: np.ndarray
-    log_probs: np.ndarray
-    info_grid: np.ndarray
-    info_table: np.ndarray
+    grid: FloatArray
+    log_probs: FloatArray
+    info_grid: FloatArray
+    info_table: npt.NDArray[np.float32]
     info_step: float
 
     @classmethod
@@ -194,7 +209,9 @@ class BankTables:
             info_step=float(info_grid[1] - info_grid[0]) if n_info > 1 else 1.0,
         )
 
-    def information_at(self, theta: float, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    def information_at(
+        self, theta: float, out: npt.NDArray[np.float32], scratch: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
         """Item information at θ by linear interpolation between the two bracketing table rows."""
         lo = self.info_grid[0]
         position = (min(max(theta, lo), self.info_grid[-1]) - lo) / self.info_step

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from .estimators import ESTIMATORS
 from .exposure import EXPOSURE_METHODS
@@ -15,11 +16,11 @@ from .stopping import CLASSIFICATION_RULES
 __all__ = ["CATConfig"]
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -68,7 +69,7 @@ class CATConfig:
         self.validate()
 
     @staticmethod
-    def _normalise_blueprint(blueprint) -> dict[int, tuple[int, int]]:
+    def _normalise_blueprint(blueprint: object) -> dict[int, tuple[int, int]]:
         if not isinstance(blueprint, dict):
             raise ValueError("blueprint must be a mapping of area code -> [min, max]")
         result: dict[int, tuple[int, int]] = {}
@@ -86,10 +87,10 @@ class CATConfig:
         return result
 
     @staticmethod
-    def _normalise_enemies(enemies) -> list[list[int]]:
+    def _normalise_enemies(enemies: object) -> list[list[int]]:
         if not isinstance(enemies, (list, tuple)):
             raise ValueError("enemies must be a list of lists of item indices")
-        groups = []
+        groups: list[list[int]] = []
         for group in enemies:
             if not isinstance(group, (list, tuple)) or not all(_is_int(x) and x >= 0 for x in group):
                 raise ValueError(f"enemy group {group!r} must be a list of non-negative item indices")
@@ -143,7 +144,7 @@ class CATConfig:
             raise ValueError(f"blueprint minimums add up to {minimum_total}, more than max_length {self.max_length}")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CATConfig":
+    def from_dict(cls, data: dict[str, Any]) -> "CATConfig":
         """Inverse of to_dict; unknown keys are rejected so typos don't silently fall back to defaults."""
         if not isinstance(data, dict):
             raise ValueError("CAT config must be a JSON object")
@@ -163,7 +164,7 @@ class CATConfig:
             object.__setattr__(self, "_fingerprint", cached)
         return cached
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (blueprint keys become strings, limits lists)."""
         data = asdict(self)
         data["blueprint"] = {str(code): [low, high] for code, (low, high) in sorted(self.blueprint.items())}

@@ -19,11 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import irt
+from .irt import FloatArray
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .bank import Bank
 
 __all__ = [
     "Estimator",
@@ -45,17 +51,19 @@ _EMPTY = np.zeros(0)
 class ResponsePattern:
     """Scored answers to a set of items, split into logistic-family and graded parts."""
 
-    scores: np.ndarray = field(default_factory=lambda: _EMPTY)
-    a: np.ndarray = field(default_factory=lambda: _EMPTY)
-    b: np.ndarray = field(default_factory=lambda: _EMPTY)
-    c: np.ndarray = field(default_factory=lambda: _EMPTY)
-    d: np.ndarray = field(default_factory=lambda: _EMPTY)
-    graded_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    graded_a: np.ndarray = field(default_factory=lambda: _EMPTY)
-    graded_thresholds: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
+    scores: FloatArray = field(default_factory=lambda: _EMPTY)
+    a: FloatArray = field(default_factory=lambda: _EMPTY)
+    b: FloatArray = field(default_factory=lambda: _EMPTY)
+    c: FloatArray = field(default_factory=lambda: _EMPTY)
+    d: FloatArray = field(default_factory=lambda: _EMPTY)
+    graded_scores: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    graded_a: FloatArray = field(default_factory=lambda: _EMPTY)
+    graded_thresholds: FloatArray = field(default_factory=lambda: np.zeros((0, 1)))
 
     @classmethod
-    def dichotomous(cls, scores, a, b, c=0.0, d=1.0) -> "ResponsePattern":
+    def dichotomous(
+        cls, scores: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike = 0.0, d: npt.ArrayLike = 1.0
+    ) -> "ResponsePattern":
         scores = np.asarray(scores, dtype=float).ravel()
         n = scores.size
         if np.any((scores != 0) & (scores != 1)):
@@ -69,7 +77,7 @@ class ResponsePattern:
         )
 
     @classmethod
-    def graded(cls, scores, a, thresholds) -> "ResponsePattern":
+    def graded(cls, scores: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> "ResponsePattern":
         scores = np.asarray(scores, dtype=np.int64).ravel()
         thresholds = np.atleast_2d(np.asarray(thresholds, dtype=float))
         max_scores = np.isfinite(thresholds).sum(axis=1)
@@ -78,7 +86,7 @@ class ResponsePattern:
         return cls(graded_scores=scores, graded_a=np.asarray(a, dtype=float).ravel(), graded_thresholds=thresholds)
 
     @classmethod
-    def from_bank(cls, bank, indices, scores) -> "ResponsePattern":
+    def from_bank(cls, bank: Bank, indices: npt.ArrayLike, scores: npt.ArrayLike) -> "ResponsePattern":
         """Pattern for items of an ``engine.bank.Bank`` (mixed banks split automatically)."""
         indices = np.asarray(indices, dtype=np.int64)
         scores = np.asarray(scores)
@@ -111,7 +119,7 @@ class ResponsePattern:
             return -1
         return 0
 
-    def log_likelihood(self, theta) -> np.ndarray:
+    def log_likelihood(self, theta: npt.ArrayLike) -> FloatArray:
         theta = np.asarray(theta, dtype=float)
         total = np.zeros(theta.shape)
         if self.scores.size:
@@ -120,7 +128,7 @@ class ResponsePattern:
             total = total + irt.graded_log_likelihood(theta, self.graded_scores, self.graded_a, self.graded_thresholds)
         return total
 
-    def information(self, theta) -> np.ndarray:
+    def information(self, theta: npt.ArrayLike) -> FloatArray:
         """Test information of the answered items at each θ."""
         theta = np.asarray(theta, dtype=float)
         total = np.zeros(theta.shape)
@@ -138,19 +146,20 @@ class ResponsePattern:
         if self.graded_scores.size:
             parts = irt.graded_derivatives(theta, self.graded_scores, self.graded_a, self.graded_thresholds)
             sums += [part.sum() for part in parts]
-        return tuple(float(x) for x in sums)
+        ll, gradient, second, info, j = (float(x) for x in sums)
+        return ll, gradient, second, info, j
 
 
-def quadrature_grid(n_points: int = 61, bounds: tuple[float, float] = (-4.0, 4.0)) -> np.ndarray:
+def quadrature_grid(n_points: int = 61, bounds: tuple[float, float] = (-4.0, 4.0)) -> FloatArray:
     """Equally spaced nodes: for smooth posteriors this rule is spectrally accurate."""
     return np.linspace(bounds[0], bounds[1], int(n_points))
 
 
-def _normal_log_prior(grid: np.ndarray, mean: float, sd: float) -> np.ndarray:
+def _normal_log_prior(grid: FloatArray, mean: float, sd: float) -> FloatArray:
     return -0.5 * ((grid - mean) / sd) ** 2
 
 
-def _grid_moments(grid: np.ndarray, log_posterior: np.ndarray) -> tuple[float, float]:
+def _grid_moments(grid: FloatArray, log_posterior: FloatArray) -> tuple[float, float]:
     weights = np.exp(log_posterior - log_posterior.max())
     total = weights.sum()
     mean = float(weights @ grid) / total
@@ -165,12 +174,12 @@ class GridPosterior:
     EAP/posterior-SD are two dot products, independent of test length.
     """
 
-    def __init__(self, grid: np.ndarray, prior_mean: float = 0.0, prior_sd: float = 1.0):
-        self.grid = np.asarray(grid, dtype=float)
+    def __init__(self, grid: npt.ArrayLike, prior_mean: float = 0.0, prior_sd: float = 1.0) -> None:
+        self.grid: FloatArray = np.asarray(grid, dtype=float)
         self.log_posterior = _normal_log_prior(self.grid, prior_mean, prior_sd)
         self._grid_sq = self.grid * self.grid
 
-    def add(self, item_log_likelihood: np.ndarray) -> None:
+    def add(self, item_log_likelihood: FloatArray) -> None:
         self.log_posterior += item_log_likelihood
 
     def copy(self) -> "GridPosterior":
@@ -201,7 +210,11 @@ def eap(
     return _grid_moments(grid, log_posterior)
 
 
-def _newton_maximize(evaluate, start: float, bounds: tuple[float, float], tol: float = 1e-7, max_iter: int = 60) -> float:
+# θ -> (objective, gradient, curvature, fisher_information)
+_Evaluation = tuple[float, float, float, float]
+
+
+def _newton_maximize(evaluate: Callable[[float], _Evaluation], start: float, bounds: tuple[float, float], tol: float = 1e-7, max_iter: int = 60) -> float:
     """Newton–Raphson ascent with step halving, a step cap and clipping to bounds.
 
     ``evaluate(θ)`` returns (objective, gradient, curvature, fisher_information).
@@ -233,7 +246,7 @@ def _newton_maximize(evaluate, start: float, bounds: tuple[float, float], tol: f
     return theta
 
 
-def _grid_start(objective_on_grid, bounds: tuple[float, float], n_points: int = 41) -> float:
+def _grid_start(objective_on_grid: Callable[[FloatArray], FloatArray], bounds: tuple[float, float], n_points: int = 41) -> float:
     """Best node of a coarse grid: keeps Newton in the right basin when 3PL likelihoods are multimodal."""
     grid = np.linspace(bounds[0], bounds[1], n_points)
     return float(grid[int(np.argmax(objective_on_grid(grid)))])
@@ -256,7 +269,7 @@ def map_estimate(
     """
     precision = 1.0 / prior_sd**2
 
-    def evaluate(theta):
+    def evaluate(theta: float) -> _Evaluation:
         ll, gradient, second, info, _ = pattern.derivatives(theta)
         offset = theta - prior_mean
         return ll - 0.5 * precision * offset**2, gradient - precision * offset, second - precision, info + precision
@@ -281,7 +294,7 @@ def mle(
     if pattern.extreme() != 0 or pattern.n_items == 0:
         return eap(pattern, prior_mean, prior_sd, n_points, bounds)
 
-    def evaluate(theta):
+    def evaluate(theta: float) -> _Evaluation:
         ll, gradient, second, info, _ = pattern.derivatives(theta)
         return ll, gradient, second, info
 
@@ -304,14 +317,14 @@ def wle(
     if pattern.n_items == 0:
         return eap(pattern, prior_mean, prior_sd, n_points, bounds)
 
-    def evaluate(theta):
+    def evaluate(theta: float) -> _Evaluation:
         ll, gradient, second, info, j = pattern.derivatives(theta)
         info = max(info, 1e-300)
         # curvature of the 0.5·log I term is O(1) against O(n) for the log-likelihood: ignored,
         # step halving keeps the iteration an ascent.
         return ll + 0.5 * math.log(info), gradient + j / (2.0 * info), second, info
 
-    def objective(grid):
+    def objective(grid: FloatArray) -> FloatArray:
         return pattern.log_likelihood(grid) + 0.5 * np.log(np.maximum(pattern.information(grid), 1e-300))
 
     theta = _newton_maximize(evaluate, _grid_start(objective, bounds), bounds)

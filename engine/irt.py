@@ -10,7 +10,10 @@ The logistic metric is used throughout (no D = 1.7 scaling constant).
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit, log_expit
 
 __all__ = [
@@ -31,14 +34,22 @@ __all__ = [
 # grids finite so posteriors never become all -inf / NaN.
 _TINY = 1e-300
 
+FloatArray: TypeAlias = npt.NDArray[np.float64]
+# An item parameter (or θ) used directly in arithmetic: one value, or an array that broadcasts.
+Floats: TypeAlias = float | FloatArray
+# (log-lik, d/dθ, d²/dθ², information, J) per item, as returned by the *_derivatives functions.
+Derivatives: TypeAlias = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
 
-def logistic_prob(theta, a, b, c=0.0, d=1.0):
+
+def logistic_prob(theta: npt.ArrayLike, a: Floats, b: Floats, c: Floats = 0.0, d: Floats = 1.0) -> FloatArray:
     """P(correct) under the 4PL; 1PL/2PL/3PL are the special cases c=0, d=1, equal a."""
     theta = np.asarray(theta, dtype=float)
     return c + (d - c) * expit(a * (theta - b))
 
 
-def logistic_log_prob(theta, a, b, c=0.0, d=1.0):
+def logistic_log_prob(
+    theta: npt.ArrayLike, a: Floats, b: Floats, c: npt.ArrayLike = 0.0, d: npt.ArrayLike = 1.0
+) -> tuple[FloatArray, FloatArray]:
     """(log P, log Q), computed through log-sigmoids so 2PL tails don't underflow to -inf."""
     theta = np.asarray(theta, dtype=float)
     z = a * (theta - b)
@@ -51,7 +62,7 @@ def logistic_log_prob(theta, a, b, c=0.0, d=1.0):
     return log_p, log_q
 
 
-def logistic_information(theta, a, b, c=0.0, d=1.0):
+def logistic_information(theta: npt.ArrayLike, a: Floats, b: Floats, c: Floats = 0.0, d: Floats = 1.0) -> FloatArray:
     """Fisher information of the 4PL: a^2 (P-c)^2 (d-P)^2 / ((d-c)^2 P Q).
 
     Written via the sigmoid s and its complement so that (P-c) and (d-P) keep
@@ -71,15 +82,20 @@ def logistic_information(theta, a, b, c=0.0, d=1.0):
     return np.where(denominator > 0, info, 0.0)
 
 
-def logistic_log_likelihood(theta, scores, a, b, c=0.0, d=1.0):
+def logistic_log_likelihood(
+    theta: npt.ArrayLike, scores: npt.ArrayLike, a: Floats, b: Floats, c: Floats = 0.0, d: Floats = 1.0
+) -> FloatArray:
     """Sum over items of x log P + (1-x) log Q; result has theta's shape."""
     theta = np.asarray(theta, dtype=float)
     scores = np.asarray(scores, dtype=float)
     log_p, log_q = logistic_log_prob(theta[..., None], a, b, c, d)
-    return np.sum(np.where(scores > 0.5, log_p, log_q), axis=-1)
+    total: FloatArray = np.sum(np.where(scores > 0.5, log_p, log_q), axis=-1)
+    return total
 
 
-def logistic_derivatives(theta: float, scores, a, b, c=0.0, d=1.0):
+def logistic_derivatives(
+    theta: float, scores: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike = 0.0, d: npt.ArrayLike = 1.0
+) -> Derivatives:
     """Per-item (log-lik, d/dθ, d²/dθ², information, J) at a scalar θ.
 
     J = P'P''/(PQ) is the term Warm's WLE needs; exact derivatives let Newton
@@ -108,13 +124,13 @@ def logistic_derivatives(theta: float, scores, a, b, c=0.0, d=1.0):
     return np.log(p_x), first, second, info, j
 
 
-def pad_thresholds(thresholds):
+def pad_thresholds(thresholds: npt.ArrayLike) -> FloatArray:
     """Unused (NaN) threshold slots become +inf, which makes their boundary curves identically 0."""
     thresholds = np.asarray(thresholds, dtype=float)
     return np.where(np.isnan(thresholds), np.inf, thresholds)
 
 
-def graded_boundary_probs(theta, a, thresholds):
+def graded_boundary_probs(theta: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> FloatArray:
     """P*(X >= k | θ) for k = 1..K-1; shape (..., n_items, K-1)."""
     theta = np.asarray(theta, dtype=float)
     a = np.asarray(a, dtype=float)
@@ -122,7 +138,7 @@ def graded_boundary_probs(theta, a, thresholds):
     return expit(a[:, None] * (theta[..., None, None] - thresholds))
 
 
-def _category_probs_from_boundaries(star, star_bar):
+def _category_probs_from_boundaries(star: FloatArray, star_bar: FloatArray) -> FloatArray:
     """P_k = P*_k - P*_{k+1}, taking the difference on whichever side avoids cancellation."""
     ones = np.ones(star.shape[:-1] + (1,))
     zeros = np.zeros_like(ones)
@@ -132,10 +148,11 @@ def _category_probs_from_boundaries(star, star_bar):
     lower_bar = np.concatenate([star_bar, ones], axis=-1)
     direct = upper - lower
     via_complement = lower_bar - upper_bar
-    return np.where(lower > 0.5, via_complement, direct)
+    probs: FloatArray = np.where(lower > 0.5, via_complement, direct)
+    return probs
 
 
-def graded_category_probs(theta, a, thresholds):
+def graded_category_probs(theta: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> FloatArray:
     """Samejima category probabilities; shape (..., n_items, K). Padded categories get 0."""
     theta = np.asarray(theta, dtype=float)
     a = np.asarray(a, dtype=float)
@@ -144,7 +161,9 @@ def graded_category_probs(theta, a, thresholds):
     return _category_probs_from_boundaries(expit(z), expit(-z))
 
 
-def _graded_category_derivatives(theta, a, thresholds):
+def _graded_category_derivatives(
+    theta: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Category probabilities with first and second θ-derivatives, shape (..., n_items, K)."""
     theta = np.asarray(theta, dtype=float)
     a = np.asarray(a, dtype=float)
@@ -162,24 +181,28 @@ def _graded_category_derivatives(theta, a, thresholds):
     return probs, d_probs, d2_probs
 
 
-def graded_information(theta, a, thresholds):
+def graded_information(theta: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> FloatArray:
     """Item information Σ_k P_k'^2 / P_k (categories with P_k = 0 contribute nothing)."""
     probs, d_probs, _ = _graded_category_derivatives(theta, a, thresholds)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(probs > 0, d_probs**2 / probs, 0.0)
-    return terms.sum(axis=-1)
+    info: FloatArray = terms.sum(axis=-1)
+    return info
 
 
-def graded_log_likelihood(theta, scores, a, thresholds):
+def graded_log_likelihood(
+    theta: npt.ArrayLike, scores: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike
+) -> FloatArray:
     """Σ_i log P_{i, x_i}(θ); result has theta's shape."""
     theta = np.asarray(theta, dtype=float)
     scores = np.asarray(scores, dtype=int)
     probs = graded_category_probs(theta, a, thresholds)
     chosen = np.take_along_axis(probs, np.broadcast_to(scores[:, None], probs.shape[:-1] + (1,)), axis=-1)
-    return np.log(np.maximum(chosen[..., 0], _TINY)).sum(axis=-1)
+    total: FloatArray = np.log(np.maximum(chosen[..., 0], _TINY)).sum(axis=-1)
+    return total
 
 
-def graded_derivatives(theta: float, scores, a, thresholds):
+def graded_derivatives(theta: float, scores: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> Derivatives:
     """Per-item (log-lik, d/dθ, d²/dθ², information, J) at a scalar θ, as for the logistic family."""
     probs, d_probs, d2_probs = _graded_category_derivatives(float(theta), a, thresholds)
     rows = np.arange(probs.shape[0])

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import irt
+from .irt import FloatArray
 from .registry import Registry
 
 if TYPE_CHECKING:
@@ -90,12 +92,12 @@ def top_k(scores: np.ndarray, k: int, eligible: np.ndarray | None = None) -> np.
     return part[order].astype(np.int64)
 
 
-def max_info_scores(bank, theta: float) -> np.ndarray:
+def max_info_scores(bank: Bank, theta: float) -> FloatArray:
     """Fisher information of every item at θ (the maximum-information criterion)."""
     return bank.information(theta)
 
 
-def kl_scores(bank, theta: float, n_administered: int, delta_c: float = 3.0, n_points: int = 11) -> np.ndarray:
+def kl_scores(bank: Bank, theta: float, n_administered: int, delta_c: float = 3.0, n_points: int = 11) -> FloatArray:
     """Chang & Ying (1996) global KL index: ∫ KL(θ̂ ‖ t) dt over t ∈ [θ̂ − δ, θ̂ + δ], δ = c/√n.
 
     The interval shrinks as the test lengthens, so early selection looks at a
@@ -115,7 +117,7 @@ def kl_scores(bank, theta: float, n_administered: int, delta_c: float = 3.0, n_p
     log_p_hat, log_q_hat = irt.logistic_log_prob(theta, bank.a, b, bank.c, bank.d)
     log_p, log_q = irt.logistic_log_prob(nodes[:, None], bank.a, b, bank.c, bank.d)
     divergence = np.exp(log_p_hat) * (log_p_hat - log_p) + np.exp(log_q_hat) * (log_q_hat - log_q)
-    index = weights @ divergence
+    index: FloatArray = weights @ divergence
     if bank.has_graded:
         g = bank.graded_indices
         p_hat = irt.graded_category_probs(theta, bank.a[g], bank.thresholds[g])
@@ -126,7 +128,9 @@ def kl_scores(bank, theta: float, n_administered: int, delta_c: float = 3.0, n_p
     return index
 
 
-Criterion = Callable[[float, int, np.ndarray, np.ndarray], None]
+# the session's float32 score buffer and a scratch array of the same shape
+ScoreBuffer = npt.NDArray[np.float32]
+Criterion = Callable[[float, int, ScoreBuffer, ScoreBuffer], None]
 Selector = Callable[["Bank", "BankTables", "CATConfig"], Criterion]
 
 
@@ -134,7 +138,7 @@ def max_info_selector(bank: Bank, tables: BankTables, config: CATConfig) -> Crit
     """Maximum Fisher information, interpolated from the bank's precomputed table."""
     information_at = tables.information_at
 
-    def criterion(theta: float, n_administered: int, out: np.ndarray, scratch: np.ndarray) -> None:
+    def criterion(theta: float, n_administered: int, out: ScoreBuffer, scratch: ScoreBuffer) -> None:
         information_at(theta, out, scratch)
 
     return criterion
@@ -144,7 +148,7 @@ def kl_selector(bank: Bank, tables: BankTables, config: CATConfig) -> Criterion:
     """Chang & Ying global KL index with ``config.kl_delta`` (see ``kl_scores``)."""
     delta_c = config.kl_delta
 
-    def criterion(theta: float, n_administered: int, out: np.ndarray, scratch: np.ndarray) -> None:
+    def criterion(theta: float, n_administered: int, out: ScoreBuffer, scratch: ScoreBuffer) -> None:
         out[:] = kl_scores(bank, theta, n_administered, delta_c)
 
     return criterion

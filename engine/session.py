@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class SessionPlan:
     criterion: Criterion
     choose: Chooser
     estimator: Estimator
-    estimator_settings: tuple  # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
+    estimator_settings: tuple[float, float, int, tuple[float, float]]  # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
     incremental_eap: bool  # EAP: read off the session's running GridPosterior instead of calling estimator
     stopping: StoppingRule
     sprt: SPRT | None
@@ -72,7 +73,7 @@ class SessionPlan:
         )
 
 
-_PLAN_CACHE: LRUCache = LRUCache(size=32)
+_PLAN_CACHE: LRUCache[SessionPlan] = LRUCache(size=32)
 
 
 def prepare(bank: Bank, config: CATConfig) -> SessionPlan:
@@ -195,7 +196,7 @@ class AdaptiveSession:
         return twin
 
     # ----- internals ---------------------------------------------------------
-    def _checked_score(self, index: int, score) -> int:
+    def _checked_score(self, index: int, score: object) -> int:
         top = int(self._bank.max_score[index])
         if isinstance(score, (bool, np.bool_)):
             score = int(score)
@@ -276,7 +277,7 @@ class AdaptiveSession:
         self._pending = None
 
     # ----- reporting -----------------------------------------------------------
-    def area_scores(self) -> list[dict]:
+    def area_scores(self) -> list[dict[str, float]]:
         """Per content area: items, observed vs model-expected score at the final θ.
 
         A clearly negative ``difference`` means the examinee did worse in that area
@@ -310,7 +311,7 @@ class AdaptiveSession:
         return report
 
     # ----- persistence -------------------------------------------------------------
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """JSON-able state; items + scores + seed are the truth, the rest is informative."""
         return {
             "version": STATE_VERSION,
@@ -325,7 +326,7 @@ class AdaptiveSession:
         }
 
     @classmethod
-    def from_state(cls, bank: Bank, config: CATConfig, state: dict, strict: bool = True) -> "AdaptiveSession":
+    def from_state(cls, bank: Bank, config: CATConfig, state: dict[str, Any], strict: bool = True) -> "AdaptiveSession":
         """Rebuild by replaying stored answers through the same selection steps.
 
         With ``strict`` a stored item that the replay would not have chosen (bank

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import irt
 from .bank import Bank
+from .irt import FloatArray
 from .config import CATConfig
 from .session import AdaptiveSession, prepare
 
@@ -21,13 +24,15 @@ def _answer(bank: Bank, index: int, theta: float, uniform: float) -> int:
     if bank.is_graded[index]:
         k = int(bank.max_score[index])
         probs = irt.graded_category_probs(theta, bank.a[index : index + 1], bank.thresholds[index : index + 1, :k])[0]
-        return int(min(np.searchsorted(np.cumsum(probs), uniform, side="right"), k))
+        return min(int(np.searchsorted(np.cumsum(probs), uniform, side="right")), k)
     a, b, c, d = bank.a[index], bank.b[index], bank.c[index], bank.d[index]
     p = c + (d - c) / (1.0 + math.exp(-a * (theta - b)))
     return int(uniform < p)
 
 
-def _run(bank: Bank, config: CATConfig, n: int, seed: int, true_thetas):
+def _run(
+    bank: Bank, config: CATConfig, n: int, seed: int, true_thetas: npt.ArrayLike | None
+) -> tuple[FloatArray, list[AdaptiveSession]]:
     rng = np.random.default_rng(seed)
     if true_thetas is None:
         thetas = rng.normal(config.prior_mean, config.prior_sd, size=n)
@@ -53,7 +58,14 @@ def _run(bank: Bank, config: CATConfig, n: int, seed: int, true_thetas):
     return thetas, sessions
 
 
-def simulate(bank: Bank, config: CATConfig, n: int = 1000, seed: int = 0, true_thetas=None, details: bool = False) -> dict:
+def simulate(
+    bank: Bank,
+    config: CATConfig,
+    n: int = 1000,
+    seed: int = 0,
+    true_thetas: npt.ArrayLike | None = None,
+    details: bool = False,
+) -> dict[str, Any]:
     """Run n simulated examinees and summarise precision, length, exposure and constraints.
 
     True abilities default to N(prior_mean, prior_sd). Everything returned is
@@ -123,8 +135,8 @@ def derive_sympson_hetter(
     seed: int = 0,
     max_iter: int = 25,
     tolerance: float | None = None,
-    true_thetas=None,
-) -> dict:
+    true_thetas: npt.ArrayLike | None = None,
+) -> dict[str, Any]:
     """Sympson–Hetter exposure parameters by iterative simulation.
 
     Each round simulates n examinees with the current K, measures how often
@@ -143,7 +155,7 @@ def derive_sympson_hetter(
     if tolerance is None:
         tolerance = 3.0 * math.sqrt(r_max * (1.0 - r_max) / n)
     k = np.ones(bank.n_items)
-    history = []
+    history: list[float] = []
     converged = False
     iterations = 0
     for iterations in range(1, max_iter + 1):

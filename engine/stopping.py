@@ -139,7 +139,7 @@ class StoppingRule:
 
     min_length: int
     max_length: int
-    rules: tuple = ()
+    rules: tuple[Rule, ...] = ()
 
     def check(self, ctx: StopContext) -> str | None:
         if ctx.n_administered >= self.max_length:
@@ -161,19 +161,26 @@ class Rule(Protocol):
 
 RuleBuilder = Callable[["CATConfig"], "Rule | None"]
 
+def _cut_score(config: CATConfig) -> float:
+    """The cut a classification rule needs (``CATConfig.validate`` already insists on one)."""
+    if config.cut_score is None:
+        raise ValueError(f"classification {config.classification!r} needs a cut_score")
+    return config.cut_score
+
+
 CLASSIFICATION_RULES: Registry[RuleBuilder] = Registry(
     "classification",
     {
         "none": lambda config: None,
-        "ci": lambda config: ClassificationCI(config.cut_score, config.ci_z),
-        "sprt": lambda config: SPRT(config.cut_score, config.sprt_delta, config.sprt_alpha, config.sprt_beta),
+        "ci": lambda config: ClassificationCI(_cut_score(config), config.ci_z),
+        "sprt": lambda config: SPRT(_cut_score(config), config.sprt_delta, config.sprt_alpha, config.sprt_beta),
     },
 )
 
 
-def stopping_rules(config: CATConfig) -> tuple:
+def stopping_rules(config: CATConfig) -> tuple[Rule, ...]:
     """The optional rules of a config, in checking order: SE target, then the classification rule."""
-    rules: list = []
+    rules: list[Rule] = []
     if config.se_target is not None:
         rules.append(SETarget(config.se_target))
     classification = CLASSIFICATION_RULES.resolve(config.classification)(config)
