@@ -14,6 +14,7 @@ from api.http import BoundedJSONProvider
 from certs.keys import KeyStore
 from certs.service import IssuerSettings
 from item_bank.db import make_engine, make_session_factory
+from item_bank.pdf_fonts import use_font_dir
 from settings import Settings
 
 
@@ -63,8 +64,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.extensions["issuer"] = IssuerSettings(
         public_url=app.config["PUBLIC_URL"],
         name=app.config["ISSUER_NAME"],
-        keys=KeyStore(app.config["CERTAMEN_KEY_DIR"], host=app.config["PUBLIC_URL"]),
+        keys=KeyStore(app.config["CERTAMEN_KEY_DIR"], host=app.config["PUBLIC_URL"],
+                      passphrase=settings.key_passphrase),
     )
+    use_font_dir(settings.font_dir)
     app.extensions["issuer"].keys.active_key()  # the first start creates the signing key, so it is published
 
     if settings.proxy_hops > 0:  # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)

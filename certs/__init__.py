@@ -9,7 +9,7 @@ Typical use::
                        issue_credential, render_certificate_pdf)
     from certs.verify import verify
 
-    keys = KeyStore()                        # $CERTAMEN_KEY_DIR, $CERTAMEN_ISSUER_HOST
+    keys = KeyStore(key_dir, host="certs.example.com")   # key_dir outside the repository
     cred = issue_credential(facts, keys)     # eddsa-rdfc-2022 by default
     pdf = render_certificate_pdf(cred, verification_url=...)
     verdict = verify(cred, trusted=keys.trust_store(), status_resolver=lookup_list)

@@ -1,7 +1,7 @@
 """Issuer signing keys (Ed25519), their lifecycle and DID documents (the verifier's side: ``certs.trust``).
 
-Key material lives in a directory outside the repository and the database (``key_dir`` or
-the ``CERTAMEN_KEY_DIR`` environment variable)::
+Key material lives in a directory outside the repository and the database (``key_dir``; the app and
+the CLI take it from ``settings.Settings.key_dir``, i.e. ``CERTAMEN_KEY_DIR``)::
 
     <key_dir>/            mode 0700
         keys.json         public metadata: kid, status, dates, publicKeyMultibase
@@ -49,9 +49,6 @@ from .trust import KeyStatus, TrustedKey, TrustStore
 
 log = logging.getLogger(__name__)
 
-ENV_KEY_DIR = "CERTAMEN_KEY_DIR"
-ENV_ISSUER_HOST = "CERTAMEN_ISSUER_HOST"
-ENV_KEY_PASSPHRASE = "CERTAMEN_KEY_PASSPHRASE"
 
 DID_V1_CONTEXT = "https://www.w3.org/ns/did/v1"
 MULTIKEY_V1_CONTEXT = "https://w3id.org/security/multikey/v1"
@@ -227,39 +224,32 @@ def _repo_root() -> Path:
 class KeyStore:
     """Ed25519 issuer keys in a private directory, published as a did:web DID document.
 
-    ``KeyStore(key_dir=None, host=None)``: ``key_dir`` defaults to ``$CERTAMEN_KEY_DIR``,
-    ``host`` (e.g. ``certs.example.com``) to ``$CERTAMEN_ISSUER_HOST``; the issuer DID is
-    ``did:web:<host>`` unless ``did`` is given. The first call to :meth:`active_key` creates
-    the first key. Safe to share between threads and between processes on one machine.
+    ``KeyStore(key_dir, host=...)``: the issuer DID is ``did:web:<host>`` (``host`` e.g.
+    ``certs.example.com``, or the public URL) unless ``did`` is given; ``passphrase`` encrypts the
+    private key files. The first call to :meth:`active_key` creates the first key. Safe to share
+    between threads and between processes on one machine.
     """
 
     def __init__(
         self,
-        key_dir: str | os.PathLike[str] | None = None,
+        key_dir: str | os.PathLike[str],
         *,
         host: str | None = None,
         did: str | None = None,
         passphrase: bytes | str | None = None,
     ):
-        key_dir = key_dir or os.environ.get(ENV_KEY_DIR)
         if not key_dir:
-            raise KeyStoreError(
-                f"no key directory: pass key_dir or set ${ENV_KEY_DIR} "
-                "(a private directory outside the repository and the database)")
+            raise KeyStoreError("no key directory (a private directory outside the repository and the database)")
         self.key_dir = Path(key_dir).expanduser().resolve()
         repo = _repo_root()
         if (repo / ".git").exists() and (self.key_dir == repo or repo in self.key_dir.parents):
             raise KeyStoreError(
                 f"refusing to keep private keys inside the source tree ({self.key_dir})")
         if did is None:
-            host = host or os.environ.get(ENV_ISSUER_HOST)
             if not host:
-                raise KeyStoreError(
-                    f"no issuer host: pass host= or set ${ENV_ISSUER_HOST} (e.g. certs.example.com)")
+                raise KeyStoreError("no issuer host: pass host= (e.g. certs.example.com) or did=")
             did = did_web_from_host(host)
         self.did = did
-        if passphrase is None:
-            passphrase = os.environ.get(ENV_KEY_PASSPHRASE) or None
         self.__passphrase = passphrase.encode() if isinstance(passphrase, str) else passphrase
         self._lock = threading.RLock()
         self._meta_stamp: tuple[int, int, int] | None = None

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from errors import CertamenError
 from item_bank.db import database_url as _normalised_url, make_engine, make_session_factory
+from item_bank.pdf_fonts import use_font_dir
 from settings import Settings
 
 
@@ -27,6 +28,7 @@ def load_settings() -> Settings:
     """Read the environment afresh, so a bad variable fails every command alike, before it does anything."""
     global _SETTINGS
     _SETTINGS = Settings.from_env()
+    use_font_dir(_SETTINGS.font_dir)
     return _SETTINGS
 
 
@@ -51,7 +53,7 @@ def issuer_settings():
     from certs.service import IssuerSettings
 
     current = settings()
-    keys = KeyStore(current.key_dir, host=current.public_url)
+    keys = KeyStore(current.key_dir, host=current.public_url, passphrase=current.key_passphrase)
     return IssuerSettings(public_url=current.public_url, name=current.issuer_name, keys=keys)
 
 

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+_extra_dirs: list[Path] = []  # settings.Settings.font_dir, set by the app factory and the CLI
+
+
+def use_font_dir(path: Path | None) -> None:
+    """Look in `path` first (CERTAMEN_FONT_DIR). Fonts are a property of the machine, not of a call, so
+    this is set once per process rather than handed to every function that draws a PDF."""
+    _extra_dirs[:] = [path] if path else []
+
 
 def font_dirs() -> list[Path]:
-    """Where fonts are looked for, in order: ``$CERTAMEN_FONT_DIR``, matplotlib's bundled fonts,
+    """Where fonts are looked for, in order: the configured folder, matplotlib's bundled fonts,
     the usual system font directories (those that exist)."""
-    dirs = []
-    if os.environ.get("CERTAMEN_FONT_DIR"):
-        dirs.append(Path(os.environ["CERTAMEN_FONT_DIR"]))
+    dirs = list(_extra_dirs)
     spec = importlib.util.find_spec("matplotlib")
     if spec and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:

@@ -48,6 +48,7 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL  # CERTAMEN_PUBLIC_URL, without a trailing "/"
     issuer_name: str = DEFAULT_ISSUER_NAME  # CERTAMEN_ISSUER_NAME
     key_dir: Path = field(default_factory=default_key_dir)  # CERTAMEN_KEY_DIR
+    key_passphrase: str | None = field(default=None, repr=False)  # CERTAMEN_KEY_PASSPHRASE: encrypts the key files
     secret_key: str | None = field(default=None, repr=False)  # CERTAMEN_SECRET_KEY; None: a file in instance_dir
     secure_cookies: bool = False  # CERTAMEN_SECURE_COOKIES; default: public_url is https
     max_upload: int = DEFAULT_MAX_UPLOAD  # CERTAMEN_MAX_UPLOAD, bytes per request
@@ -60,6 +61,7 @@ class Settings:
     ratelimit_enabled: bool = True  # CERTAMEN_RATELIMIT_ENABLED
     workers: int | None = None  # CERTAMEN_WORKERS (serve --production); None: one per CPU
     threads: int = 2  # CERTAMEN_THREADS (serve --production): threads per worker
+    font_dir: Path | None = None  # CERTAMEN_FONT_DIR: looked in first for the PDFs' fonts
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -77,12 +79,17 @@ class Settings:
         for key, value in rate_limits.items():
             _check_rate_limit(f"CERTAMEN_{key}", value)
         workers = get("CERTAMEN_WORKERS")
+        database_url = get("DATABASE_URL")
+        if database_url is not None:
+            _check_database_url(database_url)
+        font_dir = get("CERTAMEN_FONT_DIR")
         return cls(
-            database_url=get("DATABASE_URL"),
+            database_url=database_url,
             instance_dir=Path(get("CERTAMEN_INSTANCE") or "instance").resolve(),
             public_url=public_url,
             issuer_name=environ.get("CERTAMEN_ISSUER_NAME", DEFAULT_ISSUER_NAME),
             key_dir=Path(get("CERTAMEN_KEY_DIR") or default_key_dir(environ)),
+            key_passphrase=get("CERTAMEN_KEY_PASSPHRASE"),
             secret_key=get("CERTAMEN_SECRET_KEY"),
             secure_cookies=(_flag("CERTAMEN_SECURE_COOKIES", secure) if secure is not None
                             else parts.scheme == "https"),
@@ -93,6 +100,7 @@ class Settings:
             ratelimit_enabled=_flag("CERTAMEN_RATELIMIT_ENABLED", get("CERTAMEN_RATELIMIT_ENABLED") or "1"),
             workers=None if workers is None else _integer(environ, "CERTAMEN_WORKERS", 1, minimum=1),
             threads=_integer(environ, "CERTAMEN_THREADS", 2, minimum=1),
+            font_dir=Path(font_dir) if font_dir else None,
         )
 
     def app_config(self) -> dict:
@@ -130,6 +138,13 @@ def _flag(name: str, raw: str) -> bool:
     if raw.strip().lower() in _FALSE:
         return False
     raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _check_database_url(url: str) -> None:
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("sqlite", "postgres", "postgresql"):
+        raise SettingsError("DATABASE_URL must be a sqlite:/// or postgresql:// URL, got one starting "
+                            f"{(scheme or url[:20])!r}")
 
 
 def _check_rate_limit(name: str, value: str) -> None:

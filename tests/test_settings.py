@@ -39,7 +39,8 @@ def test_the_environment_overrides_every_default(tmp_path):
         "CERTAMEN_INSTANCE": str(tmp_path / "i"), "CERTAMEN_SECRET_KEY": "s3cret", "CERTAMEN_MAX_UPLOAD": "1024",
         "CERTAMEN_PROXY_HOPS": "1", "CERTAMEN_RATELIMIT_SIGNIN": "5 per minute",
         "CERTAMEN_RATELIMIT_STORAGE": "redis://r:6379", "CERTAMEN_RATELIMIT_ENABLED": "0",
-        "CERTAMEN_WORKERS": "4", "CERTAMEN_THREADS": "3",
+        "CERTAMEN_WORKERS": "4", "CERTAMEN_THREADS": "3", "CERTAMEN_KEY_PASSPHRASE": "k3y-pass",
+        "CERTAMEN_FONT_DIR": str(tmp_path / "fonts"),
     })
     assert s.database_url == "postgresql://u@h/db"
     assert s.public_url == "https://certs.example.com"  # no trailing slash
@@ -48,7 +49,8 @@ def test_the_environment_overrides_every_default(tmp_path):
     assert (s.secret_key, s.max_upload, s.proxy_hops) == ("s3cret", 1024, 1)
     assert s.ratelimit_signin == "5 per minute" and s.ratelimit_register == "20 per minute;200 per hour"
     assert (s.ratelimit_storage, s.ratelimit_enabled, s.workers, s.threads) == ("redis://r:6379", False, 4, 3)
-    assert "s3cret" not in repr(s)
+    assert (s.key_passphrase, s.font_dir) == ("k3y-pass", tmp_path / "fonts")
+    assert "s3cret" not in repr(s) and "k3y-pass" not in repr(s)
 
 
 def test_secure_cookies_can_be_set_either_way():
@@ -74,6 +76,8 @@ def test_settings_are_frozen():
     ("CERTAMEN_SECURE_COOKIES", "maybe"),
     ("CERTAMEN_RATELIMIT_ENABLED", "off-ish"),
     ("CERTAMEN_RATELIMIT_ANSWERS", "lots"),
+    ("DATABASE_URL", "nonsense://x"),
+    ("DATABASE_URL", "mysql://u@h/db"),
 ])
 def test_a_bad_value_is_refused_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name) as caught:
@@ -86,7 +90,8 @@ def test_the_app_takes_its_config_from_the_settings_and_test_config_overrides_it
 
     settings = Settings.from_env({"CERTAMEN_PUBLIC_URL": "https://certs.example.com", "CERTAMEN_ISSUER_NAME": "Body",
                                   "CERTAMEN_KEY_DIR": str(tmp_path / "keys"), "CERTAMEN_SECRET_KEY": "k",
-                                  "CERTAMEN_INSTANCE": str(tmp_path / "instance"), "DATABASE_URL": sqlite_url})
+                                  "CERTAMEN_INSTANCE": str(tmp_path / "instance"), "DATABASE_URL": sqlite_url,
+                                  "CERTAMEN_KEY_PASSPHRASE": "a long key passphrase"})
     app = create_app({"ISSUER_NAME": "Override"}, settings=settings)
     try:
         assert app.extensions["settings"] is settings
@@ -94,5 +99,6 @@ def test_the_app_takes_its_config_from_the_settings_and_test_config_overrides_it
         issuer = app.extensions["issuer"]
         assert (issuer.public_url, issuer.name) == ("https://certs.example.com", "Override")
         assert issuer.keys.key_dir == (tmp_path / "keys").resolve()
+        assert (tmp_path / "keys" / "k1.key").read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY")
     finally:
         app.extensions["db_engine"].dispose()

@@ -57,16 +57,15 @@ def test_passphrase_encrypts_key_file(tmp_path):
         KeyStore(tmp_path / "keys", host="certs.example.com", passphrase="wrong").active_key()
 
 
-def test_configuration_from_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("CERTAMEN_KEY_DIR", str(tmp_path / "envkeys"))
-    monkeypatch.setenv("CERTAMEN_ISSUER_HOST", "certs.example.org")
-    ks = KeyStore()
+def test_the_store_needs_a_folder_and_an_issuer(tmp_path):
+    ks = KeyStore(tmp_path / "keys", host="certs.example.org")
     assert ks.did == "did:web:certs.example.org"
     ks.active_key()
-    assert (tmp_path / "envkeys" / "k1.key").exists()
-    monkeypatch.delenv("CERTAMEN_KEY_DIR")
-    with pytest.raises(KeyStoreError):
-        KeyStore()
+    assert (tmp_path / "keys" / "k1.key").exists()
+    with pytest.raises(KeyStoreError, match="key directory"):
+        KeyStore("", host="certs.example.org")
+    with pytest.raises(KeyStoreError, match="issuer host"):
+        KeyStore(tmp_path / "keys")
 
 
 def test_refuses_key_dir_inside_the_repository():
