@@ -18,11 +18,12 @@ loader hands over a long (person, item, score) table via ``ResponseData.from_lon
 from .data import ResponseData, read_responses
 from .dif import DIFResult, mantel_haenszel, mh_statistics
 from .errors import BackendError, CalibrationInputError, CalibrationWarning
-from .estimate import Calibrator, default_priors, fit
+from .estimate import Calibrator, fit
 from .fit_stats import ItemFitResult, lord_wingersky, s_x2
 from .linking import (DriftReport, LinkingConstants, apply_linking, mean_sigma, parameter_drift,
                       stocking_lord, transform_parameters)
 from .models import Beta, LogNormal, Normal
+from .problem import default_priors
 from .result import CalibrationIssue, CalibrationResult
 from .simulate import random_item_parameters, simulate_responses
 

@@ -1,4 +1,4 @@
-"""Run girth's MML estimators and wrap them in a :class:`CalibrationResult`.
+"""girth's MML estimators as the estimation step of ``fit(..., backend="girth")``.
 
 girth (0.8) conventions, checked against its source: data are items x persons,
 integers, missing = ``girth.INVALID_RESPONSE`` (-99999); the logistic is
@@ -12,22 +12,20 @@ parameters, no standard errors and no iteration count. girth's ``threepl_mml``
 fails on numpy >= 2 (it assigns a 1-element array into a float slot); that and
 any other failure is raised as :class:`BackendError` without girth's traceback.
 
-The returned log-likelihood and standard errors are evaluated by the native
-code (same quadrature as a native fit) at girth's estimates, so results from
-both backends are directly comparable.
+The log-likelihood and the standard errors are evaluated by the native code
+(same quadrature as a native fit) at girth's estimates, so results from both
+backends are directly comparable.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .errors import BackendError
-from .mml import Design, EMState, Quadrature, log_probs
-from .models import make_model
+from .mml import EMState, log_probs
+from .problem import CalibrationProblem
 
-__all__ = ["fit_girth", "girth_available"]
+__all__ = ["fit_girth", "require_girth", "girth_available"]
 
 
 def girth_available() -> bool:
@@ -38,14 +36,10 @@ def girth_available() -> bool:
     return True
 
 
-def fit_girth(data, name: str, *, n_quadrature: int = 41, max_iter: int = 500, fixed=None, priors=None,
-              n_categories=None, se_method: str = "auto", min_responses: int = 50,
-              quadrature_bound: float = 6.0):
-    """Calibrate with girth; see the module docstring for the conventions handled."""
-    from .estimate import _categories, finalize
-    t0 = time.perf_counter()
+def require_girth(fixed=None, priors=None) -> None:
+    """BackendError if girth is missing or asked for anchors or priors, before any data work."""
     try:
-        import girth
+        import girth  # noqa: F401
     except Exception as exc:
         raise BackendError(f"backend='girth' needs the girth package ({type(exc).__name__}: {exc})") from None
     if fixed:
@@ -53,7 +47,16 @@ def fit_girth(data, name: str, *, n_quadrature: int = 41, max_iter: int = 500, f
                            "fixed-parameter calibration")
     if priors:
         raise BackendError("girth estimators take no priors; use backend='native'")
-    n_cat = _categories(data, name, n_categories)
+
+
+def fit_girth(problem: CalibrationProblem, *, max_iter: int = 500) -> EMState:
+    """girth's estimates for ``problem`` with the native log-likelihood at them.
+
+    There are no iteration counts or convergence flags (None), and the ability
+    distribution stays N(0, 1). Call :func:`require_girth` first.
+    """
+    import girth
+    data, name, n_cat, mdl = problem.data, problem.name, problem.n_cat, problem.model
     if name == "GRM":
         seen = np.zeros((data.n_items, int(n_cat.max())), dtype=bool)
         seen[data.item_idx, data.score] = True
@@ -63,7 +66,7 @@ def fit_girth(data, name: str, *, n_quadrature: int = 41, max_iter: int = 500, f
                                f"'{data.item_ids[gaps[0]]}' has unobserved categories")
     X = np.full((data.n_items, data.n_persons), girth.INVALID_RESPONSE, dtype=np.int64)
     X[data.item_idx, data.person_idx] = data.score
-    options = {"quadrature_n": int(max(n_quadrature, 8)), "max_iteration": int(max(1, min(max_iter, 1000)))}
+    options = {"quadrature_n": int(max(problem.quad.n, 8)), "max_iteration": int(max(1, min(max_iter, 1000)))}
     func = {"2PL": "twopl_mml", "GRM": "grm_mml", "1PL": "onepl_mml", "RASCH": "rasch_mml",
             "3PL": "threepl_mml"}[name]
     try:
@@ -75,7 +78,6 @@ def fit_girth(data, name: str, *, n_quadrature: int = 41, max_iter: int = 500, f
         hint = (" (girth 0.8's 3PL estimator is incompatible with numpy >= 2; use backend='native')"
                 if name == "3PL" else "")
         raise BackendError(f"girth.{func} failed: {type(exc).__name__}: {exc}{hint}") from None
-    mdl = make_model(name, n_cat)
     a = np.broadcast_to(np.asarray(out["Discrimination"], dtype=float), (data.n_items,)).copy()
     b = np.asarray(out["Difficulty"], dtype=float)
     c = np.asarray(out["Guessing"], dtype=float) if "Guessing" in out else None
@@ -86,16 +88,6 @@ def fit_girth(data, name: str, *, n_quadrature: int = 41, max_iter: int = 500, f
         params = mdl.from_natural(a, b.reshape(-1), c)
     if not np.isfinite(params).all():
         raise BackendError(f"girth.{func} returned non-finite estimates")
-    quad = Quadrature(n_quadrature, quadrature_bound)
-    design = Design(data, n_cat, len(quad.z))
-    theta = quad.z
-    _, _, ll = design.estep(log_probs(mdl, params, theta), quad.log_w)
-    state = EMState(params=params, iterations=None, converged=None, log_likelihood=ll)
-    free = mdl.param_mask()
-    if name == "RASCH":
-        free[:, 0] = False
-    is_fixed = np.zeros(data.n_items, dtype=bool)
-    result = finalize(data, name, mdl, state, free, is_fixed, n_cat, quad, design, {}, se_method, [],
-                      min_responses, 1e-4, name == "1PL", None, backend="girth")
-    result.seconds = time.perf_counter() - t0
-    return result
+    quad = problem.quad
+    _, _, ll = problem.design.estep(log_probs(mdl, params, quad.z), quad.log_w)
+    return EMState(params=params, iterations=None, converged=None, log_likelihood=ll)

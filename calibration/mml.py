@@ -244,8 +244,9 @@ def log_probs(model, params, theta):
     return np.nan_to_num(lp, nan=-745.0)          # exp(-745) ~ smallest double
 
 
-def _objective(model, params, R3, theta, priors, mask, shared_a):
+def _objective(problem, params, R3, theta):
     """Per-item expected complete-data log-posterior (the EM Q-function)."""
+    model, priors = problem.model, problem.priors
     P = model.probs(params, theta)
     bad = (P < 0).any(axis=(1, 2)) | ~np.isfinite(params).all(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -253,13 +254,14 @@ def _objective(model, params, R3, theta, priors, mask, shared_a):
     impossible = ((P <= 0) & (R3 > 0)).any(axis=(1, 2))
     obj = (R3 * logP).sum(axis=(1, 2))
     if priors:
-        lp, _, _ = prior_terms(model, params, priors, mask, skip_a=shared_a)
+        lp, _, _ = prior_terms(model, params, priors, problem.mask, skip_a=problem.shared_a)
         obj = obj + lp
     obj[bad | impossible | ~np.isfinite(obj)] = -np.inf
     return obj
 
 
-def _score_and_information(model, params, R3, theta, priors, mask, shared_a):
+def _score_and_information(problem, params, R3, theta):
+    model, priors = problem.model, problem.priors
     P, dP, _ = model.derivs(params, theta)
     with np.errstate(divide="ignore", invalid="ignore"):
         invP = np.where(P > 0, 1.0 / P, 0.0)
@@ -271,23 +273,23 @@ def _score_and_information(model, params, R3, theta, priors, mask, shared_a):
         # prior curvature enters the scoring matrix only through its (clipped)
         # diagonal, which keeps the matrix positive definite; the line search
         # and the exact-Hessian SEs are unaffected by this choice
-        _, gp, Hp = prior_terms(model, params, priors, mask, skip_a=shared_a)
+        _, gp, Hp = prior_terms(model, params, priors, problem.mask, skip_a=problem.shared_a)
         g += gp
         diag = np.maximum(-np.diagonal(Hp, axis1=1, axis2=2), 0.0)
         F[:, np.arange(F.shape[1]), np.arange(F.shape[1])] += diag
     return g, F
 
 
-def _mstep(model, params, R3, theta, free, priors, mask, shared_a, a_prior, n_inner=4,
-           max_step=1.0):
+def _mstep(problem, params, R3, theta, n_inner=4, max_step=1.0):
     """Fisher-scoring steps for all free items at once, with step halving."""
+    model, free, shared_a = problem.model, problem.free, problem.shared_a
     params = params.copy()
     free_items = free.any(axis=1)
     failures = np.zeros(len(params), dtype=bool)
     for _ in range(n_inner):
-        g, F = _score_and_information(model, params, R3, theta, priors, mask, shared_a)
+        g, F = _score_and_information(problem, params, R3, theta)
         if shared_a:
-            delta = _shared_slope_step(g, F, free, params, a_prior)
+            delta = _shared_slope_step(g, F, free, params, problem.a_prior)
         else:
             g = np.where(free, g, 0.0)
             off = ~free
@@ -309,17 +311,16 @@ def _mstep(model, params, R3, theta, free, priors, mask, shared_a, a_prior, n_in
             lim = np.where(dc > 0, (0.999 - c) / np.maximum(dc, 1e-300),
                            np.where(dc < 0, (c - 1e-4) / np.maximum(-dc, 1e-300), np.inf))
             delta *= np.minimum(1.0, 0.9 * lim)[:, None]
-        obj0 = _objective(model, params, R3, theta, priors, mask, shared_a)
+        obj0 = _objective(problem, params, R3, theta)
         if shared_a:
-            params, moved = _global_line_search(model, params, delta, R3, theta, priors, mask,
-                                                obj0, a_prior)
+            params, moved = _global_line_search(problem, params, delta, R3, theta, obj0)
         else:
             step = np.ones(len(params))
             done = ~free_items | (np.abs(delta).max(axis=1) == 0)
             new = params.copy()
             for _h in range(30):
                 trial = params + step[:, None] * delta
-                obj = _objective(model, trial, R3, theta, priors, mask, shared_a)
+                obj = _objective(problem, trial, R3, theta)
                 ok = ~done & np.isfinite(obj) & (obj >= obj0 - 1e-10 * np.abs(obj0))
                 new[ok] = trial[ok]
                 done |= ok
@@ -356,7 +357,10 @@ def _shared_slope_step(g, F, free, params, a_prior):
     return delta
 
 
-def _global_line_search(model, params, delta, R3, theta, priors, mask, obj0, a_prior):
+def _global_line_search(problem, params, delta, R3, theta, obj0):
+    """Step halving on the summed objective: the shared slope couples all items."""
+    a_prior = problem.a_prior
+
     def total(p, obj):
         t = obj.sum()
         if a_prior is not None:
@@ -367,27 +371,27 @@ def _global_line_search(model, params, delta, R3, theta, priors, mask, obj0, a_p
     step = 1.0
     for _ in range(30):
         trial = params + step * delta
-        t = total(trial, _objective(model, trial, R3, theta, priors, mask, True))
+        t = total(trial, _objective(problem, trial, R3, theta))
         if np.isfinite(t) and t >= base - 1e-10 * abs(base):
             return trial, np.abs(trial - params).max()
         step *= 0.5
     return params, 0.0
 
 
-def _log_prior(model, params, priors, mask, free, shared_a, a_prior) -> float:
+def _log_prior(problem, params) -> float:
+    priors, a_prior, free = problem.priors, problem.a_prior, problem.free
     if not priors and a_prior is None:
         return 0.0
-    lp, _, _ = prior_terms(model, params, priors, mask, skip_a=shared_a)
+    lp, _, _ = prior_terms(problem.model, params, priors, problem.mask, skip_a=problem.shared_a)
     total = float(lp[free.any(axis=1)].sum())
     if a_prior is not None and free[:, 0].any():
         total += float(a_prior.logpdf(params[free[:, 0], 0][0]))
     return total
 
 
-def run_em(design: Design, model, params0, free, quad: Quadrature, priors: dict, *,
-           max_iter: int, tol: float, shared_a: bool, a_prior, estimate_population: bool,
-           accelerate: bool = True, callback=None) -> EMState:
-    """Generalised EM until the largest parameter change of an EM step is below ``tol``.
+def run_em(problem, *, max_iter: int, tol: float, accelerate: bool = True, callback=None) -> EMState:
+    """Generalised EM for a :class:`~calibration.problem.CalibrationProblem`, from its start
+    values until the largest parameter change of an EM step is below ``tol``.
 
     With ``accelerate`` the EM map is extrapolated by SQUAREM (Varadhan & Roland,
     2008, scheme S3): two EM steps give a secant step length, the extrapolated
@@ -395,7 +399,9 @@ def run_em(design: Design, model, params0, free, quad: Quadrature, priors: dict,
     log-posterior did not decrease (else the step is shortened back towards
     plain EM). ``iterations`` counts E-steps.
     """
-    mask = model.param_mask()
+    design, model, quad, free = problem.design, problem.model, problem.quad, problem.free
+    params0 = problem.start
+    estimate_population = problem.estimate_population
     state = EMState(params=params0.copy())
     vec_mask = np.concatenate([free.ravel(), [estimate_population, estimate_population]])
 
@@ -415,8 +421,8 @@ def run_em(design: Design, model, params0, free, quad: Quadrature, priors: dict,
         if (model.probs(params, theta) < 0).any():
             return None, -np.inf, -np.inf, None, None
         R3, node_total, ll = design.estep(logp, quad.log_w)
-        lpost = ll + _log_prior(model, params, priors, mask, free, shared_a, a_prior)
-        new, fails = _mstep(model, params, R3, theta, free, priors, mask, shared_a, a_prior)
+        lpost = ll + _log_prior(problem, params)
+        new, fails = _mstep(problem, params, R3, theta)
         if estimate_population:
             tot = node_total.sum()
             mu = float(node_total @ theta / tot)
@@ -485,7 +491,7 @@ def run_em(design: Design, model, params0, free, quad: Quadrature, priors: dict,
     theta = mu + sigma * quad.z
     _, _, ll = design.estep(log_probs(model, params, theta), quad.log_w)
     state.log_likelihood = ll
-    state.log_prior = _log_prior(model, params, priors, mask, free, shared_a, a_prior)
+    state.log_prior = _log_prior(problem, params)
     return state
 
 
@@ -514,19 +520,22 @@ def _projector(idx: np.ndarray, n_free: int):
     return sparse.csr_matrix((np.ones(len(rows)), (rows, flat[rows])), shape=(len(flat), n_free))
 
 
-def observed_information(design: Design, model, params, free, quad: Quadrature, mu, sigma,
-                         priors, shared_a, a_prior, method: str = "auto"):
-    """Observed information of the free parameters (Louis) or its XPD approximation.
+def observed_information(problem, state: EMState, method: str = "auto"):
+    """Observed information of the free parameters (Louis) or its XPD approximation, at the
+    estimates in ``state`` of a :class:`~calibration.problem.CalibrationProblem`.
 
     Returns (information matrix, method used, free-index map).
     """
+    design, model, quad, free = problem.design, problem.model, problem.quad, problem.free
+    params, mu, sigma = state.params, state.mu, state.sigma
+    priors, shared_a, a_prior = problem.priors, problem.shared_a, problem.a_prior
     idx, n_free = free_index(free, shared_a)
     if n_free == 0:
         return np.zeros((0, 0)), "none", idx
     theta = mu + sigma * quad.z
     J, p = params.shape
     Q = len(theta)
-    mask = model.param_mask()
+    mask = problem.mask
     cost = design.n_rows * Q * float(n_free) ** 2          # the (persons*nodes) x P Gram product
     if method == "auto":
         method = "louis" if cost <= _LOUIS_BUDGET else "xpd"

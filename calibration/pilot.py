@@ -13,6 +13,7 @@ import numpy as np
 
 from calibration.data import ResponseData
 from calibration.estimate import fit
+from calibration.simulate import draw_scores
 
 # Assumptions of the simulated pilot (stated, not measured): a typical discrimination for
 # well-written scenario items, and the guessing floor of four options.
@@ -31,9 +32,7 @@ def simulate_pilot(difficulties: Sequence[float], *, persons: int = PILOT_PERSON
     theta = rng.standard_normal(persons)
     # Each simulated examinee answers a random form: a missing-completely-at-random design.
     forms = np.argsort(rng.random((persons, n_items)), axis=1)[:, :form_length]
-    logits = ASSUMED_DISCRIMINATION * (theta[:, None] - b[forms])
-    p = ASSUMED_GUESSING + (1 - ASSUMED_GUESSING) / (1 + np.exp(-logits))
-    scores = (rng.random(p.shape) < p).astype(float)
+    scores = draw_scores(theta[:, None], ASSUMED_DISCRIMINATION, b[forms], ASSUMED_GUESSING, rng=rng)
     person = np.repeat(np.arange(persons), form_length)
     return ResponseData.from_long(person, forms.ravel(), scores.ravel(), item_ids=list(range(n_items)))
 

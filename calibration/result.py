@@ -148,7 +148,6 @@ class CalibrationResult:
         if not isinstance(responses, ResponseData):
             responses = ResponseData.from_dense(responses, item_ids=self.item_ids)
         pos = np.asarray([self.item_index(i) for i in responses.item_ids])
-        model = self._model()
         sub_cat = self.n_categories[pos]
         over = responses.score >= sub_cat[responses.item_idx]
         if over.any():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+
+from engine.irt import logistic_prob
 
 from .data import ResponseData
 
-__all__ = ["simulate_responses", "random_item_parameters"]
+__all__ = ["simulate_responses", "random_item_parameters", "draw_scores"]
 
 
 def random_item_parameters(n_items: int, model: str = "2PL", *, n_categories: int = 4, rng=None) -> dict:
@@ -42,6 +43,7 @@ def simulate_responses(a, b, c=None, *, n_persons: int | None = None, theta=None
     rng = np.random.default_rng(rng)
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
+    graded = b.ndim == 2
     J = len(a)
     if theta is None:
         theta = rng.normal(0.0, 1.0, n_persons)
@@ -55,17 +57,16 @@ def simulate_responses(a, b, c=None, *, n_persons: int | None = None, theta=None
             e = min(N, s + step)
             keys = rng.random((e - s, J))
             chosen = np.argpartition(keys, k - 1, axis=1)[:, :k]
-            th = theta[s:e, None]
-            x = _draw(a[chosen], b[chosen] if b.ndim == 1 else b[chosen], None if c is None else
-                      np.asarray(c)[chosen], th, rng)
+            x = draw_scores(theta[s:e, None], a[chosen], b[chosen], None if c is None else np.asarray(c)[chosen],
+                            rng=rng, graded=graded)
             persons.append(np.repeat(np.arange(s, e), k))
             items.append(chosen.ravel())
             scores.append(x.ravel())
         data = ResponseData(np.concatenate(persons), np.concatenate(items), np.concatenate(scores),
                             [f"item{j + 1}" for j in range(J)], np.arange(N))
         return data, theta
-    x = _draw(a[None, :], b[None, :] if b.ndim == 1 else b[None, :, :],
-              None if c is None else np.asarray(c)[None, :], theta[:, None], rng).astype(float)
+    x = draw_scores(theta[:, None], a[None, :], b[None, :], None if c is None else np.asarray(c)[None, :],
+                    rng=rng, graded=graded).astype(float)
     if missing > 0:
         x[rng.random(x.shape) < missing] = np.nan
         empty = np.isnan(x).all(axis=0)
@@ -74,12 +75,16 @@ def simulate_responses(a, b, c=None, *, n_persons: int | None = None, theta=None
     return ResponseData.from_dense(x, item_ids=[f"item{j + 1}" for j in range(J)]), theta
 
 
-def _draw(a, b, c, theta, rng):
-    if b.ndim == a.ndim:                      # dichotomous
-        p = expit(a * (theta - b))
-        if c is not None:
-            p = c + (1 - c) * p
+def draw_scores(theta, a, b, c=None, *, rng, graded: bool = False) -> np.ndarray:
+    """Scores drawn at ``theta`` with one uniform per response (broadcasting like the parameters).
+
+    Dichotomous: 1 with the 2PL/3PL probability of :func:`engine.irt.logistic_prob`.
+    Graded (``b`` has a trailing threshold axis): the number of boundary curves
+    P(X >= m), each a 2PL curve at threshold b_m, that lie above the uniform.
+    """
+    if not graded:
+        p = logistic_prob(theta, a, b, 0.0 if c is None else c)
         return (rng.random(p.shape) < p).astype(np.int64)
-    pstar = expit(a[..., None] * (theta[..., None] - b))     # P(X >= m)
+    pstar = logistic_prob(np.asarray(theta)[..., None], np.asarray(a)[..., None], b)
     u = rng.random(pstar.shape[:-1])
     return (u[..., None] < pstar).sum(axis=-1).astype(np.int64)

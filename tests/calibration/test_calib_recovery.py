@@ -137,11 +137,16 @@ def test_long_format_and_class_form_give_the_same_fit():
     data, _ = cal.simulate_responses(tp["a"], tp["b"], n_persons=1500, missing=0.2, rng=rng)
     long = cal.ResponseData.from_long(data.person_idx, np.asarray(data.item_ids)[data.item_idx], data.score,
                                       item_ids=data.item_ids)
-    est = cal.Calibrator(model="2PL", n_quadrature=31).fit(long)
-    assert est.get_params()["n_quadrature"] == 31
+    est = cal.Calibrator(model="2PL", n_quadrature=31)
+    res = est.fit(long)
+    assert res is est.result_
+    assert est.get_params()["n_quadrature"] == 31 and est.get_params()["se_method"] == "auto"
     direct = cal.fit(data.dense(), "2PL", n_quadrature=31)
-    np.testing.assert_allclose(est.result_.a, direct.a, atol=1e-8)
-    np.testing.assert_allclose(est.result_.se_b, direct.se_b, atol=1e-8)
+    np.testing.assert_allclose(res.a, direct.a, atol=1e-8)
+    np.testing.assert_allclose(res.se_b, direct.se_b, atol=1e-8)
+    assert est.set_params(n_quadrature=41).n_quadrature == 41
+    with pytest.raises(cal.CalibrationInputError, match="n_quad"):
+        est.set_params(n_quad=41)
 
 
 def test_priors_shrink_and_are_reported():

@@ -21,6 +21,7 @@ import pytest
 import calibration as cal
 from calibration import mml
 from calibration.models import make_model
+from calibration.problem import CalibrationProblem
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
@@ -85,22 +86,21 @@ def test_squarem_and_plain_em_reach_the_same_optimum(lsat):
 
 
 # ---------------------------------------------------------------- Louis == numerical Hessian
-def _numerical_se(res, data):
+def _numerical_se(res, data, fixed):
     """SEs from a central-difference Hessian of the marginal log-posterior."""
-    mdl = make_model(res.model, res.n_categories)
-    quad = mml.Quadrature(len(res.quadrature_nodes))
-    design = mml.Design(data, res.n_categories, len(quad.z))
+    problem = CalibrationProblem.build(data, res.model, n_categories=res.n_categories, priors=res.priors,
+                                       fixed=fixed, n_quadrature=len(res.quadrature_nodes))
+    mdl, quad, design = problem.model, problem.quad, problem.design
     idx = res.free_index
     free = idx >= 0
-    shared = res.model == "1PL"
-    a_prior = res.priors.get("a") if shared else None
+    assert np.array_equal(free, problem.free)
     theta = res.population_mean + res.population_sd * quad.z
 
     def lpost(x):
         p = res.params.copy()
         p[free] = x[idx[free]]
         _, _, ll = design.estep(mml.log_probs(mdl, p, theta), quad.log_w)
-        return ll + mml._log_prior(mdl, p, res.priors, mdl.param_mask(), free, shared, a_prior)
+        return ll + mml._log_prior(problem, p)
 
     n = idx.max() + 1
     x0 = np.zeros(n)
@@ -142,7 +142,7 @@ def test_louis_standard_errors_equal_numerical_hessian(case):
                   se_method="louis")
     assert res.converged
     se_louis = np.sqrt(np.diag(res.covariance))
-    np.testing.assert_allclose(se_louis, _numerical_se(res, data), rtol=2e-3)
+    np.testing.assert_allclose(se_louis, _numerical_se(res, data, fixed), rtol=2e-3)
 
 
 def test_xpd_is_close_to_louis_on_a_larger_sample():
@@ -200,3 +200,23 @@ def test_lord_wingersky_matches_enumeration():
         brute[sum(pattern)] += np.prod([P[j, x] for j, x in enumerate(pattern)], axis=0)
     np.testing.assert_allclose(S, brute, atol=1e-14)
     np.testing.assert_allclose(S.sum(axis=0), 1.0)
+
+
+# ---------------------------------------------------------------- the engine's item response functions
+@pytest.mark.parametrize("model", ["2PL", "3PL", "GRM"])
+def test_calibration_models_are_the_engines_curves(model):
+    """The slope-intercept models the EM differentiates are engine.irt's curves with b = -d/a."""
+    from engine import irt
+    rng = np.random.default_rng(31)
+    tp = cal.random_item_parameters(6, model, n_categories=4, rng=rng)
+    mdl = make_model(model, np.full(6, 4 if model == "GRM" else 2))
+    params = mdl.from_natural(tp["a"], tp["b"], tp.get("c"))
+    theta = np.linspace(-4, 4, 17)
+    P = mdl.probs(params, theta)                                          # (items, categories, nodes)
+    if model == "GRM":
+        expected = irt.graded_category_probs(theta, tp["a"], tp["b"])     # (nodes, items, categories)
+        np.testing.assert_allclose(P, expected.transpose(1, 2, 0), atol=1e-12)
+    else:
+        expected = irt.logistic_prob(theta[:, None], tp["a"], tp["b"], tp.get("c", 0.0)).T
+        np.testing.assert_allclose(P[:, 1], expected, atol=1e-12)
+        np.testing.assert_allclose(P[:, 0], 1 - expected, atol=1e-12)
