@@ -10,6 +10,7 @@ The logistic metric is used throughout (no D = 1.7 scaling constant).
 
 from __future__ import annotations
 
+import math
 from typing import TypeAlias
 
 import numpy as np
@@ -45,6 +46,13 @@ def logistic_prob(theta: npt.ArrayLike, a: Floats, b: Floats, c: Floats = 0.0, d
     """P(correct) under the 4PL; 1PL/2PL/3PL are the special cases c=0, d=1, equal a."""
     theta = np.asarray(theta, dtype=float)
     return c + (d - c) * expit(a * (theta - b))
+
+
+def logistic_prob_one(theta: float, a: float, b: float, c: float = 0.0, d: float = 1.0) -> float:
+    """:func:`logistic_prob` of one item at one θ in plain floats: the per-answer paths (simulation, SPRT)
+    call it millions of times, where numpy's per-call overhead would dominate."""
+    z = a * (theta - b)
+    return c + (d - c) / (1.0 + math.exp(-z)) if z > -700.0 else c  # exp(700) is near the float limit
 
 
 def logistic_log_prob(

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import irt
 from ._cache import LRUCache
 from .bank import Bank, BankTables
 from .config import CATConfig
@@ -266,7 +267,7 @@ class AdaptiveSession:
         a, b, c, d = bank.a[index], bank.b[index], bank.c[index], bank.d[index]
 
         def log_prob(theta: float) -> float:
-            p = c + (d - c) / (1.0 + math.exp(-a * (theta - b)))
+            p = irt.logistic_prob_one(theta, a, b, c, d)
             return math.log(max(p if score else 1.0 - p, 1e-300))
 
         return log_prob(sprt.theta_pass) - log_prob(sprt.theta_fail)

@@ -25,8 +25,7 @@ def _answer(bank: Bank, index: int, theta: float, uniform: float) -> int:
         k = int(bank.max_score[index])
         probs = irt.graded_category_probs(theta, bank.a[index : index + 1], bank.thresholds[index : index + 1, :k])[0]
         return min(int(np.searchsorted(np.cumsum(probs), uniform, side="right")), k)
-    a, b, c, d = bank.a[index], bank.b[index], bank.c[index], bank.d[index]
-    p = c + (d - c) / (1.0 + math.exp(-a * (theta - b)))
+    p = irt.logistic_prob_one(theta, bank.a[index], bank.b[index], bank.c[index], bank.d[index])
     return int(uniform < p)
 
 

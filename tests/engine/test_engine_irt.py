@@ -217,3 +217,14 @@ def test_graded_probabilities_valid_and_information_nonnegative(a, thresholds, t
     assert probs.sum() == pytest.approx(1.0)
     info = irt.graded_information(theta, np.array([a]), thresholds[None, :])
     assert np.all(np.isfinite(info)) and np.all(info >= 0)
+
+
+@given(st.floats(-6, 6), st.floats(0.2, 3), st.floats(-4, 4), st.floats(0, 0.35), st.floats(0.85, 1))
+def test_the_one_item_probability_is_the_array_one(theta, a, b, c, d):
+    assert irt.logistic_prob_one(theta, a, b, c, d) == pytest.approx(float(irt.logistic_prob(theta, a, b, c, d)),
+                                                                    rel=1e-12, abs=1e-15)
+
+
+def test_the_one_item_probability_survives_extreme_arguments():
+    assert irt.logistic_prob_one(-1e6, 3.0, 0.0, 0.2, 1.0) == 0.2
+    assert irt.logistic_prob_one(1e6, 3.0, 0.0, 0.2, 0.9) == pytest.approx(0.9)
