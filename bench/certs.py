@@ -37,7 +37,8 @@ from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, issue_cr
 from certs.keys import KeyStore  # noqa: E402
 from certs.pdf import render_certificate_pdf  # noqa: E402
 from certs.status_list import STATUS_SIZE, STATUS_VALUES, build_status_list_credential, new_list  # noqa: E402
-from certs.verify import Status, verify  # noqa: E402
+from certs.verdict import Status  # noqa: E402
+from certs.verify import verify  # noqa: E402
 
 GOALS = {"rdfc_verify_per_s_min": 1000.0, "jcs_ratio_to_raw_min": 0.70}
 HOST = "certs.bench.example"

@@ -16,8 +16,11 @@ Typical use::
 
 Modules: :mod:`certs.keys` (keys, DID documents, trust store), :mod:`certs.credential`
 (facts → credential), :mod:`certs.signing` (Data Integrity proofs), :mod:`certs.status_list`
-(Bitstring Status List), :mod:`certs.verify`, :mod:`certs.policy` (expiry / recertification),
-:mod:`certs.pdf`, :mod:`certs.jsonld` (offline contexts, RDFC-1.0).
+(Bitstring Status List), :mod:`certs.verify` (with :mod:`certs.verdict`,
+:mod:`certs.credential_check`, :mod:`certs.status_check`), :mod:`certs.policy` (expiry /
+recertification), :mod:`certs.pdf`, :mod:`certs.jsonld` (JSON-LD → RDF; with
+:mod:`certs.contexts` (bundled offline contexts), :mod:`certs.jsonld_reference`,
+:mod:`certs.nquads`, :mod:`certs.rdfc` (RDFC-1.0), :mod:`certs.jsonld_errors`).
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from .status_list import (
     BitstringStatusList, StatusListError, allocate_index, build_status_list_credential,
     status_entry,
 )
-from .verify import Check, Status, Verdict
+from .verdict import Check, Status, Verdict
 
 # NB: the verify() function is not re-exported here — ``certs.verify`` stays the module
 # (``from certs.verify import verify``).

@@ -37,8 +37,9 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from errors import CertamenError
-from .jsonld import CREDENTIALS_V2, OB_V3_CONTEXT, is_absolute_iri
+from .contexts import CREDENTIALS_V2, OB_V3_CONTEXT
 from .keys import KeyStore, SigningKey, format_datetime
+from .nquads import is_absolute_iri
 from .signing import RDFC, parse_datetime, sign
 from .status_list import status_entry
 

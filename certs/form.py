@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 from errors import CertamenError
-from . import jsonld
+from . import contexts
 
 MAX_DEPTH = 32
 JCS_SUITE = "eddsa-jcs-2022"
@@ -70,9 +70,9 @@ def loads_strict(text: str | bytes) -> Any:
 
 
 def _check_context(ctx: Any, where: str) -> None:
-    if type(ctx) is not list or not ctx or ctx[0] != jsonld.CREDENTIALS_V2:
-        raise FormError(f'{where} must be a list starting with "{jsonld.CREDENTIALS_V2}"')
-    known = jsonld.known_context_urls()
+    if type(ctx) is not list or not ctx or ctx[0] != contexts.CREDENTIALS_V2:
+        raise FormError(f'{where} must be a list starting with "{contexts.CREDENTIALS_V2}"')
+    known = contexts.known_context_urls()
     for entry in ctx:
         if type(entry) is not str:
             raise FormError(f"{where} holds an inline context; only published context URLs are accepted")

@@ -1,14 +1,10 @@
-"""Offline JSON-LD processing and RDF Dataset Canonicalization (RDFC-1.0).
+"""JSON-LD document → RDF quads (:func:`to_quads`) and their RDFC-1.0 canonical N-Quads
+(:func:`canonize`, as the ``eddsa-rdfc-2022`` cryptosuite signs them), offline: contexts come
+only from :mod:`certs.contexts`, canonicalization is :mod:`certs.rdfc`.
 
-* :func:`document_loader` — a pyld document loader serving the bundled context documents in
-  ``certs/contexts/`` (VC 2.0, Open Badges 3.0.x, Data Integrity, Multikey, Bitstring Status
-  List). Nothing is ever fetched over the network; any other URL raises.
-* :func:`canonize` — JSON-LD document → canonical N-Quads (RDFC-1.0), as used by the
-  ``eddsa-rdfc-2022`` cryptosuite.
+There are two routes to the quads that produce the same output:
 
-Canonicalization has two routes that produce the same output:
-
-1. A **fast path** that turns the compact JSON directly into RDF quads. It reuses pyld's
+1. A **fast path** (here) that turns the compact JSON directly into RDF quads. It reuses pyld's
    context processing (so term definitions, protected terms, type-scoped and property-scoped
    contexts follow the JSON-LD 1.1 rules exactly) but memoizes every processed context and
    every term lookup per context state, so a credential of a known shape costs only dict
@@ -16,181 +12,36 @@ Canonicalization has two routes that produce the same output:
    ``type``, plain and typed literals, ``@id``/``@vocab`` coercion, ``@set`` containers,
    type-scoped and property-scoped contexts) and declines anything else — including terms
    defined only through ``@vocab`` and blank node identifiers — without judging it.
-2. A **reference path** through pyld's expansion and RDF conversion, used whenever the fast
-   path declines; it alone decides whether such input is unsafe. Both routes end in the same
-   RDFC-1.0 implementation below.
+2. A **reference path** through pyld's expansion and RDF conversion
+   (:mod:`certs.jsonld_reference`), used whenever the fast path declines; it alone decides
+   whether such input is unsafe.
 
 Both routes run in "safe mode" like the reference JavaScript implementation used by
 verifiers (jsonld.js ``safe: true``): a property that is not defined by the contexts, a
 relative IRI, a ``null`` value or an empty object would be silently dropped by JSON-LD and so
-would not be covered by the signature — such documents raise :class:`UnsafeJsonLd` instead
-of being canonicalized.
-
-RDFC-1.0 details that matter for interoperability: literals are escaped as RDFC-1.0 requires
-(``\\b \\t \\n \\f \\r \\" \\\\`` and ``\\uXXXX`` for other control characters — pyld 3 only
-escapes four of these), and N-Quad lines are sorted by UTF-16 code units, as the reference
-JavaScript implementation does (this only differs from code-point order for lines that differ
-at a character above U+FFFF versus one in U+E000–U+FFFF).
+would not be covered by the signature — such documents raise
+:class:`~certs.jsonld_errors.UnsafeJsonLd` instead of being canonicalized.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import itertools
-import json
-import re
 import threading
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
-from cachetools import LRUCache
 from pyld import jsonld as _pyld
-from pyld.context_resolver import ContextResolver
 
-from errors import CertamenError, Kind
-
-CONTEXT_DIR = Path(__file__).with_name("contexts")
-
-CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
-OB_V3_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-DATA_INTEGRITY_V2 = "https://w3id.org/security/data-integrity/v2"
-MULTIKEY_V1 = "https://w3id.org/security/multikey/v1"
-
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-XSD_BOOLEAN = "http://www.w3.org/2001/XMLSchema#boolean"
-XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
-XSD_DOUBLE = "http://www.w3.org/2001/XMLSchema#double"
-
-# limits that keep hostile input from exhausting CPU / memory
-MAX_DEPTH = 32
-MAX_QUADS = 20_000
-MAX_NDEGREE_CALLS = 5_000
-MAX_REFERENCE_NODES = 5_000  # JSON values the (slow) pyld path is willing to process
+from . import jsonld_reference
+from .contexts import pyld_options, require_bundled
+from .jsonld_errors import MAX_DEPTH, MAX_QUADS, JsonLdError, UnsafeJsonLd
+from .nquads import RDF_TYPE, XSD_BOOLEAN, XSD_DOUBLE, XSD_INTEGER, iri, is_absolute_iri, literal
+from .rdfc import canonicalize_quads
 
 
-class JsonLdError(CertamenError, ValueError):
-    """The document cannot be processed as JSON-LD (bad syntax, unknown context...)."""
-
-    kind = Kind.MALFORMED
-
-
-class UnsafeJsonLd(JsonLdError):
-    """The document contains data that JSON-LD processing would silently drop or leave
-    relative (an undefined term, a relative IRI, a null, an empty object...). Such data would
-    not be covered by an RDF-canonicalized signature, so it is rejected ("safe mode")."""
+# --------------------------------------------------------------------------- fast path
 
 
 class _Unsupported(Exception):
     """Internal: the fast path does not handle this construct; use the reference path."""
-
-
-# --------------------------------------------------------------------------- loader
-
-
-@lru_cache(maxsize=1)
-def _context_index() -> dict[str, str]:
-    with open(CONTEXT_DIR / "index.json", encoding="utf-8") as fh:
-        index: dict[str, str] = json.load(fh)
-    return index
-
-
-@lru_cache(maxsize=32)
-def _context_text(url: str) -> str:
-    name = _context_index()[url]
-    return (CONTEXT_DIR / name).read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=1)
-def known_context_urls() -> frozenset[str]:
-    return frozenset(_context_index())
-
-
-def load_context(url: str) -> dict[str, Any]:
-    """The bundled JSON document for a context URL (a fresh copy)."""
-    if url not in _context_index():
-        raise JsonLdError(f'context "{url}" is not available offline')
-    document: dict[str, Any] = json.loads(_context_text(url))
-    return document
-
-
-def document_loader(url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """pyld document loader that serves only the bundled contexts (never the network)."""
-    if not isinstance(url, str) or url not in _context_index():
-        raise _pyld.JsonLdError(
-            f'Refusing to load "{url}": only bundled contexts are available offline.',
-            "jsonld.LoadDocumentError",
-            code="loading document failed",
-        )
-    return {
-        "contentType": "application/ld+json",
-        "contextUrl": None,
-        "documentUrl": url,
-        "document": load_context(url),
-    }
-
-
-# our own resolved-context cache, so contexts loaded elsewhere in the process (possibly from
-# the network, possibly different) are never mixed with the bundled ones
-# (context key -> {tag: pyld ResolvedContext}, as pyld's ContextResolver fills it)
-_RESOLVED_CONTEXTS: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=64)
-
-
-def _pyld_options(**extra: Any) -> dict[str, Any]:
-    opts: dict[str, Any] = {
-        "documentLoader": document_loader,
-        "contextResolver": ContextResolver(_RESOLVED_CONTEXTS, document_loader),
-        # no base IRI: relative IRIs must stay relative so safe mode can refuse them (pyld
-        # resolves them against http://example.org/base/ when the base is "")
-        "base": None,
-        "processingMode": "json-ld-1.1",
-    }
-    opts.update(extra)
-    return opts
-
-
-# --------------------------------------------------------------------------- N-Quads terms
-
-_LITERAL_ESCAPES = {
-    "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\",
-}
-for _n in list(range(0x20)) + [0x7F]:
-    _LITERAL_ESCAPES.setdefault(chr(_n), "\\u%04X" % _n)
-_LITERAL_ESCAPE_RE = re.compile('[\x00-\x1f\x7f"\\\\]')
-
-# characters that may not appear in an IRI in N-Quads; we refuse such IRIs altogether
-# (reference implementations disagree on how to escape them)
-_BAD_IRI_CHARS = re.compile('[\x00-\x20<>"{}|^`\\\\\x7f]')
-_ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+\-.]*|_):[^\s]*$")
-
-
-def escape_literal(value: str) -> str:
-    if _LITERAL_ESCAPE_RE.search(value) is None:
-        return value
-    return _LITERAL_ESCAPE_RE.sub(lambda m: _LITERAL_ESCAPES[m.group(0)], value)
-
-
-def _iri(value: str) -> str:
-    return "<" + value + ">"
-
-
-def _literal(value: str, datatype: str | None = None, language: str | None = None) -> str:
-    text = '"' + escape_literal(value) + '"'
-    if language:
-        return text + "@" + language
-    if datatype and datatype != XSD_STRING:
-        return text + "^^<" + datatype + ">"
-    return text
-
-
-_IRI_OK = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:[^\x00-\x20<>\"{}|^`\\\x7f\s]*")
-
-
-def is_absolute_iri(value: object) -> TypeGuard[str]:
-    """An absolute IRI (``scheme:...``) without characters N-Quads would have to escape."""
-    return type(value) is str and _IRI_OK.fullmatch(value) is not None
 
 
 def _js_double(value: float) -> str:
@@ -211,11 +62,9 @@ def _number_literal(value: int | float, datatype: str | None) -> str:
     else:
         integral = abs(value) < 10**21
     if integral and datatype != XSD_DOUBLE:
-        return _literal(str(int(value)), datatype or XSD_INTEGER)
-    return _literal(_js_double(float(value)), datatype or XSD_DOUBLE)
+        return literal(str(int(value)), datatype or XSD_INTEGER)
+    return literal(_js_double(float(value)), datatype or XSD_DOUBLE)
 
-
-# --------------------------------------------------------------------------- fast path
 
 _ID, _TYPE, _PROP, _CONTEXT = 0, 1, 2, 3
 _PROC = _pyld.JsonLdProcessor()
@@ -225,15 +74,15 @@ _MAX_TYPE_CACHE = 512
 
 def _process(active: dict[str, Any], local: Any, **kw: Any) -> dict[str, Any]:
     try:
-        processed: dict[str, Any] = _PROC._process_context(active, local, _pyld_options(), **kw)
+        processed: dict[str, Any] = _PROC._process_context(active, local, pyld_options(), **kw)
     except _pyld.JsonLdError as exc:
         raise JsonLdError(f"JSON-LD context error: {exc}") from None
     return processed
 
 
 def _expand_iri(active: dict[str, Any], value: str, *, vocab: bool) -> str | None:
-    iri: str | None = _PROC._expand_iri(active, value, vocab=vocab, base=None)
-    return iri
+    expanded: str | None = _PROC._expand_iri(active, value, vocab=vocab, base=None)
+    return expanded
 
 
 class _Term:
@@ -318,7 +167,7 @@ class _Ctx:
             raise _Unsupported(key)
         if coerce is not None and coerce not in ("@id", "@vocab") and not is_absolute_iri(coerce):
             raise UnsafeJsonLd(f'property "{key}" has a relative datatype')
-        term = _Term(_PROP, _iri(target), coerce)
+        term = _Term(_PROP, iri(target), coerce)
         term.vocab_ctx = term_active
         term._key = key
         return term
@@ -354,12 +203,12 @@ class _Ctx:
         type_iris = []
         for values in type_values:
             for v in values:
-                iri = _expand_iri(self.active, v, vocab=True)
-                if isinstance(iri, str) and iri.startswith("_:"):
+                expanded = _expand_iri(self.active, v, vocab=True)
+                if isinstance(expanded, str) and expanded.startswith("_:"):
                     raise _Unsupported("blank node type")
-                if not is_absolute_iri(iri):
+                if not is_absolute_iri(expanded):
                     raise UnsafeJsonLd(f'type "{v}" is not defined by the @context')
-                type_iris.append(_iri(iri))
+                type_iris.append(iri(expanded))
             for v in sorted(values):
                 m = self.active["mappings"].get(v)
                 scoped = m.get("@context") if m else None
@@ -383,12 +232,11 @@ def _root_ctx(context: Any) -> _Ctx:
     ctx = _ROOTS.get(key)
     if ctx is None:
         for u in key:
-            if u not in _context_index():
-                raise JsonLdError(f'context "{u}" is not available offline')
+            require_bundled(u)
         with _LOCK:
             ctx = _ROOTS.get(key)
             if ctx is None:
-                initial = _PROC._get_initial_context(_pyld_options())
+                initial = _PROC._get_initial_context(pyld_options())
                 ctx = _Ctx(_process(initial, list(key)))
                 if len(_ROOTS) < 64:
                     _ROOTS[key] = ctx
@@ -466,25 +314,25 @@ class _FastToRdf:
         prefix = value.split(":", 1)[0]
         if prefix in ctx.active["mappings"]:
             raise _Unsupported("compact IRI")
-        return _iri(value)
+        return iri(value)
 
     def _value(self, subject: str, t: _Term, v: Any, ctx: _Ctx, depth: int) -> None:
         coerce = t.coerce
         if isinstance(v, str):
             if coerce is None:
-                obj = _literal(v)
+                obj = literal(v)
             elif coerce == "@id":
                 obj = self._id_value(v, ctx)
             elif coerce == "@vocab":
                 assert t.vocab_ctx is not None, "a @vocab-coerced term is a property term"
-                iri = _expand_iri(t.vocab_ctx, v, vocab=True)
-                if isinstance(iri, str) and iri.startswith("_:"):
+                expanded = _expand_iri(t.vocab_ctx, v, vocab=True)
+                if isinstance(expanded, str) and expanded.startswith("_:"):
                     raise _Unsupported("blank node value")
-                if not is_absolute_iri(iri):
+                if not is_absolute_iri(expanded):
                     raise UnsafeJsonLd(f'value "{v}" is not defined by the @context')
-                obj = _iri(iri)
+                obj = iri(expanded)
             else:
-                obj = _literal(v, coerce)
+                obj = literal(v, coerce)
         elif isinstance(v, dict):
             for k in v:
                 if k.startswith("@") and k not in ("@id", "@type"):
@@ -493,7 +341,7 @@ class _FastToRdf:
         elif isinstance(v, bool):
             if coerce in ("@id", "@vocab"):
                 raise _Unsupported("boolean with @id coercion")
-            obj = _literal("true" if v else "false", coerce or XSD_BOOLEAN)
+            obj = literal("true" if v else "false", coerce or XSD_BOOLEAN)
         elif isinstance(v, (int, float)):
             if coerce in ("@id", "@vocab"):
                 raise _Unsupported("number with @id coercion")
@@ -517,335 +365,6 @@ def _fast_quads(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return conv.quads
 
 
-# --------------------------------------------------------------------------- reference path
-
-
-def _precheck(value: Any, depth: int = 0, in_context: bool = False,
-              budget: list[int] | None = None) -> None:
-    """Structural safe-mode checks on the compact input (things JSON-LD silently drops)."""
-    if budget is None:
-        budget = [MAX_REFERENCE_NODES]
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise UnsafeJsonLd("document too large")
-    if depth > MAX_DEPTH:
-        raise UnsafeJsonLd("document nested too deeply")
-    if isinstance(value, dict):
-        if not value and not in_context:
-            raise UnsafeJsonLd("empty object")
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise UnsafeJsonLd("non-string key")
-            if k == "@context":
-                continue
-            if v is None:
-                raise UnsafeJsonLd("null value")
-            _precheck(v, depth + 1, budget=budget)
-    elif isinstance(value, list):
-        for v in value:
-            if v is None:
-                raise UnsafeJsonLd("null value")
-            _precheck(v, depth + 1, budget=budget)
-    elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise UnsafeJsonLd("non-finite number")
-        if value.is_integer():
-            # JSON-LD in JavaScript cannot tell 5.0 from 5; pyld can: avoid the ambiguity
-            raise UnsafeJsonLd("integral floating point number")
-
-
-def _postcheck_expanded(value: Any) -> None:
-    """Relative IRIs left in the expanded form would be dropped from the RDF."""
-    if isinstance(value, list):
-        for v in value:
-            _postcheck_expanded(v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if k == "@id":
-                if not (isinstance(v, str) and (v.startswith("_:") or is_absolute_iri(v))):
-                    raise UnsafeJsonLd(f"relative or invalid IRI {v!r}")
-            elif k == "@type":
-                if "@value" in value:
-                    if v != "@json" and not is_absolute_iri(v):
-                        raise UnsafeJsonLd(f"relative datatype {v!r}")
-                else:
-                    for t in v if isinstance(v, list) else [v]:
-                        if not (isinstance(t, str) and (t.startswith("_:") or is_absolute_iri(t))):
-                            raise UnsafeJsonLd(f"relative type {t!r}")
-            elif k in ("@value", "@language", "@direction", "@index"):
-                if k == "@direction":
-                    raise UnsafeJsonLd("@direction is not supported")
-                continue
-            elif k.startswith("@"):
-                _postcheck_expanded(v)
-            else:
-                if not is_absolute_iri(k):
-                    raise UnsafeJsonLd(f"relative property {k!r}")
-                _postcheck_expanded(v)
-
-
-def _term_from_pyld(term: dict[str, Any]) -> str:
-    ttype = term["type"]
-    if ttype == "IRI":
-        if not is_absolute_iri(term["value"]):
-            raise UnsafeJsonLd(f"invalid IRI {term['value']!r}")
-        return _iri(term["value"])
-    if ttype == "blank node":
-        label: str = term["value"]
-        return label
-    if ttype == "literal":
-        dt = term.get("datatype")
-        lang = term.get("language")
-        if lang:
-            return _literal(term["value"], RDF_LANGSTRING, lang)
-        return _literal(term["value"], dt)
-    raise UnsafeJsonLd(f"unexpected RDF term {ttype!r}")
-
-
-def _reference_quads(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    _precheck(doc)
-
-    def dropped(prop: Any) -> None:
-        raise UnsafeJsonLd(f"property {prop!r} is not defined by the @context")
-
-    try:
-        expanded = _pyld.JsonLdProcessor(on_property_dropped=dropped).expand(
-            copy.deepcopy(doc), _pyld_options()
-        )
-    except UnsafeJsonLd:
-        raise
-    except _pyld.JsonLdError as exc:
-        cause = exc
-        while cause is not None:
-            if isinstance(cause, UnsafeJsonLd):
-                raise cause from None
-            cause = cause.__cause__ or cause.__context__
-        raise JsonLdError(f"JSON-LD expansion failed: {exc}") from None
-    except RecursionError:
-        raise UnsafeJsonLd("document nested too deeply") from None
-    _postcheck_expanded(expanded)
-    try:
-        dataset = _pyld.JsonLdProcessor().to_rdf(expanded, _pyld_options(produceGeneralizedRdf=False))
-    except _pyld.JsonLdError as exc:
-        raise JsonLdError(f"JSON-LD to RDF failed: {exc}") from None
-    quads = []
-    for graph_name, triples in dataset.items():
-        g = "" if graph_name == "@default" else (
-            graph_name if graph_name.startswith("_:") else _iri(graph_name))
-        for t in triples:
-            quads.append((_term_from_pyld(t["subject"]), _term_from_pyld(t["predicate"]),
-                          _term_from_pyld(t["object"]), g))
-    return quads
-
-
-# --------------------------------------------------------------------------- RDFC-1.0
-
-
-def _line(s: str, p: str, o: str, g: str) -> str:
-    if g:
-        return f"{s} {p} {o} {g} .\n"
-    return f"{s} {p} {o} .\n"
-
-
-def _has_astral(text: str) -> bool:
-    """Any character above U+FFFF? (O(1) for ASCII text.)"""
-    return not text.isascii() and len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
-
-
-def _sort_lines(lines: list[str]) -> None:
-    # UTF-16 code unit order (what the JavaScript reference implementation does); it only
-    # differs from code point order when characters above U+FFFF are involved
-    if _has_astral("".join(lines)):
-        lines.sort(key=lambda s: s.encode("utf-16-be", "surrogatepass"))
-    else:
-        lines.sort()
-
-
-class _Issuer:
-    __slots__ = ("prefix", "counter", "issued")
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-        self.counter = 0
-        self.issued: dict[str, str] = {}
-
-    def issue(self, old: str) -> str:
-        new = self.issued.get(old)
-        if new is None:
-            new = f"{self.prefix}{self.counter}"
-            self.counter += 1
-            self.issued[old] = new
-        return new
-
-    def copy(self) -> _Issuer:
-        c = _Issuer(self.prefix)
-        c.counter = self.counter
-        c.issued = dict(self.issued)
-        return c
-
-
-class _Canonicalizer:
-    def __init__(self, quads: list[tuple[str, str, str, str]]):
-        quads = list(dict.fromkeys(quads))  # a dataset is a set of quads
-        self.quads = quads
-        self.bnode_quads: dict[str, list[tuple[str, str, str, str]]] = {}
-        for q in quads:
-            seen = None
-            for comp in (q[0], q[2], q[3]):
-                if comp.startswith("_:") and comp != seen:
-                    lst = self.bnode_quads.get(comp)
-                    if lst is None:
-                        self.bnode_quads[comp] = [q]
-                    elif lst[-1] is not q:
-                        lst.append(q)
-                    seen = comp
-        self.canonical = _Issuer("c14n")
-        self.first_degree: dict[str, str] = {}
-        self.ndegree_calls = 0
-
-    def hash_first_degree(self, bnode: str) -> str:
-        h = self.first_degree.get(bnode)
-        if h is not None:
-            return h
-        lines = []
-        for s, p, o, g in self.bnode_quads[bnode]:
-            if s.startswith("_:"):
-                s = "_:a" if s == bnode else "_:z"
-            if o.startswith("_:"):
-                o = "_:a" if o == bnode else "_:z"
-            if g.startswith("_:"):
-                g = "_:a" if g == bnode else "_:z"
-            lines.append(_line(s, p, o, g))
-        _sort_lines(lines)
-        h = hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
-        self.first_degree[bnode] = h
-        return h
-
-    def hash_related(self, related: str, quad: tuple[str, str, str, str], issuer: _Issuer, position: str) -> str:
-        if related in self.canonical.issued:
-            ident = "_:" + self.canonical.issued[related]
-        elif related in issuer.issued:
-            ident = "_:" + issuer.issued[related]
-        else:
-            ident = self.hash_first_degree(related)
-        data = position
-        if position != "g":
-            data += quad[1]  # predicate, already serialized as <iri>
-        data += ident
-        return hashlib.sha256(data.encode("utf-8")).hexdigest()
-
-    def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
-        self.ndegree_calls += 1
-        if self.ndegree_calls > MAX_NDEGREE_CALLS:
-            raise UnsafeJsonLd("RDF dataset too complex to canonicalize (poison graph)")
-        hash_to_related: dict[str, list[str]] = {}
-        for q in self.bnode_quads[bnode]:
-            for comp, pos in ((q[0], "s"), (q[2], "o"), (q[3], "g")):
-                if comp.startswith("_:") and comp != bnode:
-                    h = self.hash_related(comp, q, issuer, pos)
-                    hash_to_related.setdefault(h, []).append(comp)
-        data = ""
-        for related_hash in sorted(hash_to_related):
-            data += related_hash
-            chosen_path = ""
-            chosen_issuer: _Issuer | None = None
-            for perm in itertools.permutations(hash_to_related[related_hash]):
-                self.ndegree_calls += 1
-                if self.ndegree_calls > MAX_NDEGREE_CALLS:
-                    raise UnsafeJsonLd("RDF dataset too complex to canonicalize (poison graph)")
-                issuer_copy = issuer.copy()
-                path = ""
-                recursion = []
-                skip = False
-                for related in perm:
-                    if related in self.canonical.issued:
-                        path += "_:" + self.canonical.issued[related]
-                    else:
-                        if related not in issuer_copy.issued:
-                            recursion.append(related)
-                        path += "_:" + issuer_copy.issue(related)
-                    if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
-                        skip = True
-                        break
-                if skip:
-                    continue
-                for related in recursion:
-                    result_hash, result_issuer = self.hash_n_degree(related, issuer_copy)
-                    path += "_:" + issuer_copy.issue(related)
-                    path += "<" + result_hash + ">"
-                    issuer_copy = result_issuer
-                    if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
-                        skip = True
-                        break
-                if skip:
-                    continue
-                if not chosen_path or path < chosen_path:
-                    chosen_path = path
-                    chosen_issuer = issuer_copy
-            data += chosen_path
-            if chosen_issuer is not None:
-                issuer = chosen_issuer
-        return hashlib.sha256(data.encode("utf-8")).hexdigest(), issuer
-
-    def run(self) -> str:
-        hash_to_bnodes: dict[str, list[str]] = {}
-        for bnode in self.bnode_quads:
-            hash_to_bnodes.setdefault(self.hash_first_degree(bnode), []).append(bnode)
-        non_unique = []
-        for h in sorted(hash_to_bnodes):
-            nodes = hash_to_bnodes[h]
-            if len(nodes) == 1:
-                self.canonical.issue(nodes[0])
-            else:
-                non_unique.append(nodes)
-        for nodes in non_unique:
-            results = []
-            for bnode in nodes:
-                if bnode in self.canonical.issued:
-                    continue
-                temp = _Issuer("b")
-                temp.issue(bnode)
-                results.append(self.hash_n_degree(bnode, temp))
-            results.sort(key=lambda r: r[0])
-            for _h, issuer in results:
-                for old in issuer.issued:
-                    self.canonical.issue(old)
-        ids = self.canonical.issued
-        lines = []
-        for s, p, o, g in self.quads:
-            if s.startswith("_:"):
-                s = "_:" + ids[s]
-            if o.startswith("_:"):
-                o = "_:" + ids[o]
-            if g.startswith("_:"):
-                g = "_:" + ids[g]
-            lines.append(_line(s, p, o, g))
-        _sort_lines(lines)
-        # a dataset is a set: drop duplicate quads
-        out = []
-        prev = None
-        for line in lines:
-            if line != prev:
-                out.append(line)
-            prev = line
-        return "".join(out)
-
-
-def canonicalize_quads(quads: list[tuple[str, str, str, str]]) -> str:
-    """RDFC-1.0 canonical N-Quads of a dataset given as serialized-term 4-tuples."""
-    return _Canonicalizer(quads).run()
-
-
-def canonicalize_quads_with_map(
-    quads: list[tuple[str, str, str, str]],
-) -> tuple[str, dict[str, str]]:
-    """Canonical N-Quads and the issued identifiers map of RDFC-1.0 (input blank node label →
-    canonical label, both without ``_:``), e.g. to relate canonical labels to the input."""
-    canonicalizer = _Canonicalizer(quads)
-    nquads = canonicalizer.run()
-    return nquads, {old[2:]: new for old, new in canonicalizer.canonical.issued.items()}
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -860,7 +379,7 @@ def to_quads(doc: dict[str, Any], *, fast: bool = True) -> list[tuple[str, str, 
             pass
         except RecursionError:
             raise UnsafeJsonLd("document nested too deeply") from None
-    return _reference_quads(doc)
+    return jsonld_reference.reference_quads(doc)
 
 
 def canonize(doc: dict[str, Any], *, fast: bool = True) -> str:
@@ -875,6 +394,6 @@ def pyld_canonize(doc: dict[str, Any]) -> str:
     use :func:`canonize` for signatures.)"""
     nquads: str = _pyld.normalize(
         copy.deepcopy(doc),
-        _pyld_options(algorithm="URDNA2015", format="application/n-quads", base=""),
+        pyld_options(algorithm="URDNA2015", format="application/n-quads", base=""),
     )
     return nquads

@@ -39,7 +39,8 @@ from certs.status_list import (
     index_probes,
     new_list,
 )
-from certs.verify import Verdict, verify
+from certs.verdict import Verdict
+from certs.verify import verify
 from item_bank import audit
 from item_bank.content import area_titles
 from item_bank.models import AuditEvent, Candidate, Exam, ExamSession, as_utc, utcnow

@@ -37,6 +37,7 @@ else:
 
 from errors import CertamenError, Kind
 from . import jsonld
+from .jsonld_errors import JsonLdError
 from .keys import SigningKey, format_datetime, utcnow
 from .multibase import MultibaseError, decode_base58btc, encode_base58btc
 
@@ -108,7 +109,7 @@ JCS_ACCELERATED = _HAVE_ORJSON
 def _rdfc(doc: dict[str, Any]) -> bytes:
     try:
         return jsonld.canonize(doc).encode("utf-8")
-    except jsonld.JsonLdError as exc:
+    except JsonLdError as exc:
         raise CanonicalizationError(str(exc)) from None
     except (RecursionError, MemoryError):
         raise CanonicalizationError("document too complex to canonicalize") from None

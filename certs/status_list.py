@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Collection
 
 from errors import CertamenError, Kind
-from .jsonld import CREDENTIALS_V2
+from .contexts import CREDENTIALS_V2
 from .keys import format_datetime, utcnow
 from .multibase import MultibaseError, decode_base64url, encode_base64url
 

@@ -13,7 +13,8 @@ from certs import jsonld
 from certs.credential import CREDENTIAL_CONTEXT
 from certs.form import FormError, check_form, loads_strict
 from certs.signing import JCS, RDFC
-from certs.verify import Status, verify
+from certs.verdict import Status
+from certs.verify import verify
 
 CRED = "https://www.w3.org/2018/credentials#"
 STATUS = "https://www.w3.org/ns/credentials/status#"

@@ -10,7 +10,8 @@ import pytest
 
 from certs.keys import SigningKey
 from certs.signing import sign
-from certs.verify import Status, verify
+from certs.verdict import Status
+from certs.verify import verify
 
 from certs_testlib import HOST, NOW, REV_URL, STATUS_URL, SUS_URL
 

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from certs.keys import SigningKey, TrustStore
 from certs.signing import JCS, RDFC, sign
 from certs.credential import build_credential
+from certs.status_check import clear_status_list_cache
 from certs.status_list import BitstringStatusList, new_list
-from certs.verify import Status, clear_status_list_cache, verify
+from certs.verdict import Status
+from certs.verify import verify
 from certs_testlib import HOST, NOW, REV_URL, STATUS_URL
 
 SUITES = [RDFC, JCS]
@@ -392,7 +394,7 @@ def test_a_cached_status_list_is_not_trusted_for_a_different_key_with_the_same_i
     from certs.keys import KeyStore
     from certs.signing import sign
     from certs.status_list import build_status_list_credential
-    from certs.verify import _verify_status_list
+    from certs.status_check import _verify_status_list
     from datetime import datetime, timezone
 
     from certs.status_list import StatusListError

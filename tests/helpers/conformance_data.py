@@ -2,7 +2,7 @@
 
 The W3C vc-di-eddsa vectors need two contexts that Certamen does not bundle (and must not:
 the product only loads the contexts it issues and accepts). :func:`vector_contexts` makes
-``certs.jsonld`` serve them for the duration of a test and then forgets them again.
+``certs.contexts`` serve them for the duration of a test and then forgets them again.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from certs import jsonld
+from certs import contexts, jsonld
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "conformance"
 RDF_CANON = CONFORMANCE / "rdf-canon"
@@ -27,17 +27,17 @@ VECTOR_CONTEXTS = {
 
 
 def _forget_vector_contexts() -> None:
-    """Drop everything certs.jsonld cached while the extra contexts were loadable."""
+    """Drop everything certs.jsonld and certs.contexts cached while the extra contexts were loadable."""
     for key in [k for k in jsonld._ROOTS if any(u in VECTOR_CONTEXTS for u in k)]:
         del jsonld._ROOTS[key]
-    jsonld._RESOLVED_CONTEXTS.clear()
+    contexts._RESOLVED_CONTEXTS.clear()
 
 
 @contextmanager
 def vector_contexts() -> Iterator[None]:
-    """certs.jsonld can load the vectors' contexts (from ../shared) inside this block only."""
-    index = {**jsonld._context_index(), **{u: str(p) for u, p in VECTOR_CONTEXTS.items()}}
-    bundled_text = jsonld._context_text
+    """certs.contexts can load the vectors' contexts (from ../shared) inside this block only."""
+    index = {**contexts._context_index(), **{u: str(p) for u, p in VECTOR_CONTEXTS.items()}}
+    bundled_text = contexts._context_text
 
     def context_text(url: str) -> str:
         path = VECTOR_CONTEXTS.get(url)
@@ -46,9 +46,9 @@ def vector_contexts() -> Iterator[None]:
     _forget_vector_contexts()
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(jsonld, "_context_index", lambda: index)
-            mp.setattr(jsonld, "_context_text", context_text)
-            mp.setattr(jsonld, "known_context_urls", lambda: frozenset(index))
+            mp.setattr(contexts, "_context_index", lambda: index)
+            mp.setattr(contexts, "_context_text", context_text)
+            mp.setattr(contexts, "known_context_urls", lambda: frozenset(index))
             yield
     finally:
         _forget_vector_contexts()

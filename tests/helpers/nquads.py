@@ -1,9 +1,9 @@
 """A small, strict N-Quads parser for the RDFC-1.0 conformance tests.
 
-It yields the 4-tuples :func:`certs.jsonld.canonicalize_quads` takes, each term written as
+It yields the 4-tuples :func:`certs.rdfc.canonicalize_quads` takes, each term written as
 canonical N-Quads writes it (so the canonicalizer's output can be compared with the expected
 files byte for byte): IRIs unescaped between ``<>``, literals unescaped and then re-escaped
-with the module's own :func:`certs.jsonld.escape_literal` (``xsd:string`` left implicit),
+with the module's own :func:`certs.nquads.escape_literal` (``xsd:string`` left implicit),
 blank nodes as ``_:label``, and ``""`` for the default graph. Anything outside the N-Quads
 grammar raises :class:`NQuadsError`, so a malformed input cannot pass as a canonicalizer bug.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from certs.jsonld import XSD_STRING, escape_literal
+from certs.nquads import XSD_STRING, escape_literal
 
 
 class NQuadsError(ValueError):

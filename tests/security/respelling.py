@@ -19,7 +19,7 @@ from typing import Any
 
 from pyld import jsonld as pyld
 
-from certs.jsonld import document_loader, known_context_urls, load_context
+from certs.contexts import document_loader, known_context_urls, load_context
 
 CRED = "https://www.w3.org/2018/credentials#"
 XSD_DATETIME = "http://www.w3.org/2001/XMLSchema#dateTime"

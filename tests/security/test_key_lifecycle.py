@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import serialization
 
 from certs.keys import KeyStore, SigningKey, TrustStore, utcnow
 from certs.signing import JCS, RDFC, sign
+from certs.status_check import clear_status_list_cache
 from certs.status_list import build_status_list_credential
-from certs.verify import Status, clear_status_list_cache, verify
+from certs.verdict import Status
+from certs.verify import verify
 from certs_testlib import HOST, STATUS_URL, IssuerEnv
 
 SUITES = [RDFC, JCS]
