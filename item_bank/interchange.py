@@ -48,6 +48,7 @@ from item_bank.content import (
     load_areas,
     parse_item,
 )
+from item_bank.qti.writing import exact_decimal
 
 FORMATS = ("yaml", "json", "qti")
 JSON_FORMAT = "certamen-items"
@@ -121,7 +122,7 @@ def _export_yaml(items: list[ItemSource], out: Path) -> list[Path]:
 
 
 def _number(value: float) -> str:
-    return qti._number(value)
+    return exact_decimal(value)
 
 
 def _same(snippet: str, key: str, value: str) -> bool:
