@@ -5,7 +5,7 @@ PIP      := $(VENV)/bin/pip
 HOST     ?= 127.0.0.1
 PORT     ?= 8000
 
-.PHONY: run test bench system-deps clean
+.PHONY: run test lint bench system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,9 +26,14 @@ run: $(VENV)/.installed
 	$(VENV)/bin/certamen init
 	$(VENV)/bin/certamen serve --host $(HOST) --port $(PORT)
 
-## make test: install what the tests need (Python extras, Debian packages) and run the whole suite
-test: $(VENV)/.installed-dev system-deps
+## make test: install what the tests need (Python extras, Debian packages), lint, type-check, run the whole suite
+test: $(VENV)/.installed-dev system-deps lint
 	$(VENV)/bin/pytest
+
+## make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and mypy --strict on engine/ and certs/
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 system-deps:
 	bash scripts/install-system-deps.sh

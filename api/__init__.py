@@ -70,7 +70,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     use_font_dir(settings.font_dir)
     app.extensions["issuer"].keys.active_key()  # the first start creates the signing key, so it is published
 
-    if settings.proxy_hops > 0:  # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)
+    # trust X-Forwarded-For/-Proto from that many reverse proxies (client address for rate limits)
+    if settings.proxy_hops > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
@@ -79,7 +80,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.extensions["db_engine"] = engine
     app.extensions["db_factory"] = make_session_factory(engine)
 
-    from api import admin, hr, learner, learner_api, limits, psychometrics, openapi, transparency
+    from api import admin, hr, learner, learner_api, limits, openapi, psychometrics, transparency
 
     limits.configure(app)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from flask import abort, g, request, session
 from sqlalchemy.orm import Session

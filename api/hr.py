@@ -5,7 +5,6 @@ import csv
 import io
 import json
 
-from errors import CertamenError, Kind
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from api import limits
@@ -14,6 +13,7 @@ from api.services import issuer, unit_of_work
 from certs.models import Certificate
 from certs.pdf import PdfCredentialError, extract_credential_from_pdf, render_certificate_pdf
 from certs.service import roster, status_list_credential, verify_credential
+from errors import CertamenError, Kind
 
 bp = Blueprint("hr", __name__)
 

@@ -56,7 +56,8 @@ def unstorable_text(value: Any, where: str = "body") -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = unstorable_text(key, where) or unstorable_text(item, f"'{key}'" if isinstance(key, str) else where)
+            problem = unstorable_text(key, where) or unstorable_text(
+                item, f"'{key}'" if isinstance(key, str) else where)
             if problem:
                 return problem
     if isinstance(value, list):

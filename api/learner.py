@@ -9,10 +9,18 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from sqlalchemy import select
 
 from api import limits
-from api.errors import http_status
 from api.auth import SESSION_KEY, check_csrf, csrf_token, current_learner, learner_token
-from api.services import (issue_after_last_answer, change_password, issue_if_earned, register_learner, session_factory, sign_in,
-                          start_sitting, unit_of_work)
+from api.errors import http_status
+from api.services import (
+    change_password,
+    issue_after_last_answer,
+    issue_if_earned,
+    register_learner,
+    session_factory,
+    sign_in,
+    start_sitting,
+    unit_of_work,
+)
 from certs.service import candidate_certificates
 from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
@@ -77,7 +85,9 @@ def index():
         sittings = []
         if candidate:
             sittings = db.execute(
-                select(ExamSession).where(ExamSession.candidate_id == candidate.id).order_by(ExamSession.started_at.desc())
+                select(ExamSession)
+                .where(ExamSession.candidate_id == candidate.id)
+                .order_by(ExamSession.started_at.desc())
             ).scalars().all()
         running = {s.exam_id: s.id for s in sittings if s.state == "in_progress"}
         return render_template("index.html", exams=exams, candidate=candidate, sittings=sittings, running=running)

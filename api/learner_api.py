@@ -13,8 +13,15 @@ from sqlalchemy import select
 from api import limits
 from api.auth import learner_token, require_learner, sign_in_first
 from api.http import json_body, text_field
-from api.services import (issue_after_last_answer, issue_if_earned, register_learner, session_factory, sign_in, start_sitting,
-                          unit_of_work)
+from api.services import (
+    issue_after_last_answer,
+    issue_if_earned,
+    register_learner,
+    session_factory,
+    sign_in,
+    start_sitting,
+    unit_of_work,
+)
 from item_bank import accounts, delivery
 from item_bank.models import Candidate, Exam, ExamSession
 

@@ -16,8 +16,8 @@ import functools
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flask import current_app, request
 from limits import RateLimitItem, parse_many
@@ -27,6 +27,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from api.auth import learner_token
 from item_bank import accounts
+
 
 class WorkerMemoryStorage(Storage):
     """Fixed-window counters in this worker's memory (`worker-memory://`, the default).

@@ -10,6 +10,7 @@ from api.services import unit_of_work
 from calibration.runs import CalibrationRun, calibrate, publish, responses_from_database, rollback
 from item_bank.models import Item, ItemParameter, ParameterSet
 
+
 def fits_database_id(value: int) -> bool:
     """Integer ids from URLs beyond a 32-bit key would make PostgreSQL raise, not miss."""
     return 0 < value <= 2**31 - 1

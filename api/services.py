@@ -1,19 +1,19 @@
 """Request-scoped access to the database for the views."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from flask import current_app
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session, sessionmaker
-
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from certs.models import Certificate
 from certs.resits import check_may_sit
 from certs.service import IssuanceRefused, IssuerSettings, issue_for_session, record_refusal, renewable_certificate
-from item_bank import accounts, delivery, signin_throttle, db as database
+from item_bank import accounts, delivery, signin_throttle
+from item_bank import db as database
 from item_bank.db import transaction
 from item_bank.models import Candidate, Exam
 
@@ -82,9 +82,10 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SessionView:
                 row = delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
                                              may_start=_check_may_start)
                 return delivery.session_view(db, row)
-        except IntegrityError:
+        except IntegrityError as exc:
             if attempt == 2:
-                raise delivery.Conflict("the exam could not be started because of simultaneous requests; retry")
+                raise delivery.Conflict(
+                    "the exam could not be started because of simultaneous requests; retry") from exc
     raise AssertionError("unreachable")
 
 

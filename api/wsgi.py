@@ -1,4 +1,5 @@
-"""The WSGI entry point for production servers: `granian --interface wsgi api.wsgi:app` (what `certamen serve --production` runs)."""
+"""The WSGI entry point for production servers: `granian --interface wsgi api.wsgi:app`
+(what `certamen serve --production` runs)."""
 from api import create_app
 from settings import Settings
 

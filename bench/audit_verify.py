@@ -84,7 +84,8 @@ class Cloner:
             "responses": [{c.name: getattr(r, c.name) for c in Response.__table__.columns if c.name != "id"}
                           for r in row.responses],
             "events": [(e.kind, e.actor, e.data) for e in db.execute(
-                select(AuditEvent).where(AuditEvent.chain == f"session:{sid}").order_by(AuditEvent.chain_seq)).scalars()],
+                select(AuditEvent).where(AuditEvent.chain == f"session:{sid}").order_by(AuditEvent.chain_seq)
+            ).scalars()],
             "certificate": db.execute(select(Certificate).where(Certificate.session_id == sid)).scalar(),
         }
 

@@ -103,7 +103,8 @@ def time_catsim_steps(params: np.ndarray, k: int, n_steps: int, test_length: int
         est_theta = 0.0
         for _ in range(test_length):
             start = time.perf_counter_ns()
-            item = int(selector.select(item_bank=item_bank, administered_items=administered, est_theta=est_theta, rng=rng))
+            item = int(selector.select(item_bank=item_bank, administered_items=administered, est_theta=est_theta,
+                                       rng=rng))
             picked = time.perf_counter_ns()
             correct = bool(rng.random() < prob_correct(params, item, theta_true))
             resumed = time.perf_counter_ns()

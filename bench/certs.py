@@ -25,7 +25,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -84,7 +84,7 @@ def run(quick: bool) -> dict:
     started = time.perf_counter()
     n = 300 if quick else 1500
     rounds = 3 if quick else 7
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory() as tmp:
         ks = KeyStore(Path(tmp) / "keys", host=HOST)
         key = ks.active_key()

@@ -18,7 +18,8 @@ What it does, all on 127.0.0.1 and all torn down at the end (also on errors and 
    a random ``CERTAMEN_SECRET_KEY``;
 4. a few unmeasured warm-up learners (``--warmup``), so that the workers have loaded the bank;
 5. N learner threads each register an account and sign in first (``POST /api/v1/learners``,
-   ``POST /api/v1/signin``: argon2 hashing, not measured), then are released together (or evenly over ``--ramp`` seconds):
+   ``POST /api/v1/signin``: argon2 hashing, not measured), then are released together (or evenly
+   over ``--ramp`` seconds):
    ``POST /api/v1/sessions`` (exam ``social-media-frontline``) with the learner's bearer token, then
    ``POST /api/v1/sessions/<id>/answers`` with a random choice until the state is ``completed``,
    then ``GET`` the result. Each learner holds one keep-alive connection (HTTP/1.1 on a plain socket).
@@ -84,6 +85,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 from pg_cluster import PostgresCluster, free_port  # noqa: E402  (shared with the test suite)
+
 EXAM_ID = "social-media-frontline"
 GOALS = {"learners": 200, "answers_per_s_min": 500.0, "p99_ms_max": 50.0, "errors_max": 0}
 MAX_ITEMS_PER_EXAM = 200  # the exam stops at 40; anything beyond this is a runaway learner
@@ -930,7 +932,8 @@ def main(argv: list[str] | None = None) -> int:
                "app_server": round((cpu1[1] - cpu0[1]) / elapsed, 2),
                "database": round((cpu1[2] - cpu0[2]) / elapsed, 2) if cluster else None,
                "machine": round((cpu1[3] - cpu0[3]) / elapsed, 2),
-               "others": round(((cpu1[3] - cpu0[3]) - sum(b - a for a, b in zip(cpu0[:3], cpu1[:3]))) / elapsed, 2),
+               "others": round(((cpu1[3] - cpu0[3]) - sum(b - a for a, b in zip(cpu0[:3], cpu1[:3], strict=True)))
+                               / elapsed, 2),
                "note": "PostgreSQL backends that exited during the run are not counted" if cluster else ""}
         time.sleep(0.5)  # let the server flush its access log
         access = summarise_access_log(server.stdout_path, since=wall_start)
@@ -969,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         stop.set()
-        for s, handler in previous.items():
+        for s in previous:
             signal.signal(s, signal.SIG_IGN)  # no second interruption half-way through the clean-up
         try:
             if server is not None:

@@ -20,8 +20,15 @@ from .dif import DIFResult, mantel_haenszel, mh_statistics
 from .errors import BackendError, CalibrationInputError, CalibrationWarning
 from .estimate import Calibrator, fit
 from .fit_stats import ItemFitResult, lord_wingersky, s_x2
-from .linking import (DriftReport, LinkingConstants, apply_linking, mean_sigma, parameter_drift,
-                      stocking_lord, transform_parameters)
+from .linking import (
+                      DriftReport,
+                      LinkingConstants,
+                      apply_linking,
+                      mean_sigma,
+                      parameter_drift,
+                      stocking_lord,
+                      transform_parameters,
+)
 from .models import Beta, LogNormal, Normal
 from .problem import default_priors
 from .result import CalibrationIssue, CalibrationResult

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class ResponseData:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_dense(cls, matrix, item_ids: Sequence | None = None,
-                   person_ids: Sequence | None = None) -> "ResponseData":
+                   person_ids: Sequence | None = None) -> ResponseData:
         """Persons x items matrix; NaN (or None) means the item was not presented."""
         if not isinstance(matrix, np.ndarray):
             rows = list(matrix)
@@ -110,7 +110,7 @@ class ResponseData:
 
     @classmethod
     def from_long(cls, person, item, score, *, item_ids: Sequence | None = None,
-                  _source: tuple | None = None) -> "ResponseData":
+                  _source: tuple | None = None) -> ResponseData:
         """Long table of (person label, item label, score); NaN scores are dropped.
 
         ``item_ids`` fixes the item order (every listed item must have responses);
@@ -201,7 +201,7 @@ class ResponseData:
         out[self.person_idx, self.item_idx] = self.score
         return out
 
-    def subset(self, *, items: Iterable | None = None, persons=None) -> "ResponseData":
+    def subset(self, *, items: Iterable | None = None, persons=None) -> ResponseData:
         """Restrict to some items (ids) and/or persons (boolean mask or indices)."""
         keep = np.ones(self.n_responses, dtype=bool)
         item_map = np.arange(self.n_items)
@@ -499,7 +499,8 @@ def _parse_long(path: Path, header: list[str], rows: list[list[str]], lines: lis
         ok = np.vectorize(_is_number, otypes=[bool])(score)
         r = int(np.nonzero(~ok)[0][0])
         raise CalibrationInputError(
-            f"{where}: line {line_arr[r] + 1}, column {cols[2] + 1} (score): {str(score[r])!r} is not numeric") from None
+            f"{where}: line {line_arr[r] + 1}, column {cols[2] + 1} (score): {str(score[r])!r} is not numeric"
+        ) from None
     keep = ~np.isnan(values)
     if not keep.any():
         raise CalibrationInputError(f"{where}: every score is missing")

@@ -95,7 +95,7 @@ class DIFResult:
     n_strata: int
 
     def flagged(self, categories=("C",)) -> list:
-        return [i for i, c in zip(self.item_ids, self.category) if c in categories]
+        return [i for i, c in zip(self.item_ids, self.category, strict=True) if c in categories]
 
     def to_dict(self) -> dict:
         def f(x):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 import time
 import warnings as _warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Mapping
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class Calibrator:
         """All settings by name."""
         return {name: getattr(self, name) for name in self._setting_names()}
 
-    def set_params(self, **settings) -> "Calibrator":
+    def set_params(self, **settings) -> Calibrator:
         unknown = sorted(set(settings) - set(self._setting_names()))
         if unknown:
             raise CalibrationInputError(f"unknown Calibrator setting(s): {', '.join(unknown)}")
@@ -292,8 +292,8 @@ def _diagnostics(problem: CalibrationProblem, state: EMState, result: Calibratio
                                                            f"category; its parameters are not identified", ids[j]))
         elif not seen.all():
             miss = [int(k) for k in np.nonzero(~seen)[0]]
-            issues.append(CalibrationIssue("empty_category", f"item '{ids[j]}': categories {miss} never "
-                                                             f"observed; adjacent thresholds are not identified", ids[j]))
+            issues.append(CalibrationIssue("empty_category", f"item '{ids[j]}': categories {miss} never observed; "
+                                                             f"adjacent thresholds are not identified", ids[j]))
     a, b, c = result.a, result.b, result.c
     bb = np.atleast_2d(b.T).T if b.ndim == 1 else b
     for j in np.nonzero(~is_fixed)[0]:

@@ -67,7 +67,7 @@ class ItemFitResult:
 
     def misfitting(self, alpha: float = 0.01) -> list:
         """Item ids with p < alpha (consider a multiplicity correction for long tests)."""
-        return [i for i, p in zip(self.item_ids, self.p_value) if np.isfinite(p) and p < alpha]
+        return [i for i, p in zip(self.item_ids, self.p_value, strict=True) if np.isfinite(p) and p < alpha]
 
     def to_dict(self) -> dict:
         rows = []

@@ -13,8 +13,8 @@ estimation) is the alternative; it lives in :func:`calibration.fit` (``fixed=``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from scipy import optimize

@@ -7,7 +7,7 @@ honest about what it is -- provisional, to be replaced by a calibration of real 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

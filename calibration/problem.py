@@ -9,9 +9,9 @@ so none of them needs a long argument list.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Mapping
 
 import numpy as np
 
@@ -137,7 +137,7 @@ class CalibrationProblem:
     @classmethod
     def build(cls, data: ResponseData, model: str, *, n_categories=None, priors: dict | None = None,
               fixed: Mapping | None = None, estimate_population: bool | None = None,
-              n_quadrature: int = 41, quadrature_bound: float = 6.0) -> "CalibrationProblem":
+              n_quadrature: int = 41, quadrature_bound: float = 6.0) -> CalibrationProblem:
         """Validate the inputs and build the problem; ``priors`` is the complete prior map (see
         :func:`merge_priors`), used as given."""
         name = resolve_model(model)

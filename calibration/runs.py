@@ -6,18 +6,18 @@ already running keep the set they pinned), and rollback re-activates the set it 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from errors import CertamenError, Kind
 from calibration.data import ResponseData
 from calibration.estimate import fit
 from calibration.linking import apply_linking, stocking_lord
 from calibration.report import build_report, render_html, render_pdf
 from calibration.result import CalibrationResult
+from errors import CertamenError, Kind
 from item_bank import audit
 from item_bank.db import Base
 from item_bank.loader import active_parameter_set, publish_parameter_set
@@ -38,12 +38,12 @@ class CalibrationRun(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(300))
     model: Mapped[str] = mapped_column(String(10))
-    exam_id: Mapped[Optional[str]] = mapped_column(String(80), nullable=True)
+    exam_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     n_persons: Mapped[int] = mapped_column(Integer)
     n_responses: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | published
-    base_parameter_set_id: Mapped[Optional[int]] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
-    parameter_set_id: Mapped[Optional[int]] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
+    base_parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
+    parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
     linking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # method and constants
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)  # item id -> {a, b, c, se_a, se_b} on the bank scale
@@ -73,7 +73,7 @@ def responses_from_database(db: Session, exam_id: str | None = None) -> Response
     rows = db.execute(query).all()
     if not rows:
         raise RunError("no completed sittings with responses" + (f" for exam {exam_id!r}" if exam_id else ""))
-    person, item, score = zip(*rows)
+    person, item, score = zip(*rows, strict=True)
     return ResponseData.from_long(np.array(person), np.array(item), np.array(score, dtype=float))
 
 
@@ -128,7 +128,7 @@ def calibrate(db: Session, responses: ResponseData, *, model: str, source: str, 
     is linked to the bank by Stocking-Lord on the items both share."""
     if model not in ("1PL", "Rasch", "2PL", "3PL"):
         raise RunError("the bank's live exams use dichotomous items: choose 1PL, Rasch, 2PL or 3PL")
-    counts = dict(zip(responses.item_ids, responses.item_counts()))
+    counts = dict(zip(responses.item_ids, responses.item_counts(), strict=True))
     too_few = sorted(iid for iid, n in counts.items() if n < MIN_ITEM_RESPONSES)
     if too_few:
         kept = [iid for iid in responses.item_ids if iid not in set(too_few)]
@@ -160,7 +160,8 @@ def calibrate(db: Session, responses: ResponseData, *, model: str, source: str, 
         flagged = {w.item for w in result.warnings if getattr(w, "item", None)}
         for iid in sorted(pretest_ids & set(parameters)):
             p = parameters[iid]
-            if counts.get(iid, 0) >= MIN_PRETEST_RESPONSES and iid not in flagged and 0.3 <= p["a"] <= 4 and abs(p["b"]) <= 4:
+            if (counts.get(iid, 0) >= MIN_PRETEST_RESPONSES and iid not in flagged
+                    and 0.3 <= p["a"] <= 4 and abs(p["b"]) <= 4):
                 proposals.append(iid)
     run = CalibrationRun(
         created_by=actor, source=source, model=result.model, exam_id=exam_id,

@@ -27,20 +27,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .credential import (
-    CertificateFacts, CredentialError, Exam, Issuer, StatusRef, build_credential,
-    credential_summary, email_matches, issue_credential,
+    CertificateFacts,
+    CredentialError,
+    Exam,
+    Issuer,
+    StatusRef,
+    build_credential,
+    credential_summary,
+    email_matches,
+    issue_credential,
 )
 from .keys import (
-    KeyInfo, KeyStatus, KeyStore, KeyStoreError, SigningKey, TrustStore, did_key_document,
-    did_web_document_url, did_web_from_host, trust_store_for,
+    KeyInfo,
+    KeyStatus,
+    KeyStore,
+    KeyStoreError,
+    SigningKey,
+    TrustStore,
+    did_key_document,
+    did_web_document_url,
+    did_web_from_host,
+    trust_store_for,
 )
 from .policy import (
-    CertificateState, PolicyChange, PolicyDecision, RecertPolicy, evaluate, initial_expiry,
+    CertificateState,
+    PolicyChange,
+    PolicyDecision,
+    RecertPolicy,
+    evaluate,
+    initial_expiry,
     renewal_expiry,
 )
 from .signing import JCS, RDFC, sign, verify_signature
 from .status_list import (
-    BitstringStatusList, StatusListError, allocate_index, build_status_list_credential,
+    BitstringStatusList,
+    StatusListError,
+    allocate_index,
+    build_status_list_credential,
     status_entry,
 )
 from .verdict import Check, Status, Verdict

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from errors import Kind
 from certs.errors import CertificateError
 from certs.keys import KeyStore, SigningKey, TrustStore, format_datetime, utcnow
+from errors import Kind
 from item_bank import audit, merkle
 from item_bank.models import AuditEvent
 
@@ -58,8 +58,9 @@ def create_checkpoint(db: Session, keys: KeyStore, *, log_url: str, actor: str) 
     audit.hold_global_lock(db)  # no global event may slip in between the head and its record
     head, problems = audit.global_tree(db)
     if problems:
-        raise CheckpointError(f"the audit trail does not verify, so no checkpoint was signed: {problems[0]}"
-                              + (f" (and {len(problems) - 1} more; run `certamen audit verify`)" if problems[1:] else ""))
+        raise CheckpointError(
+            f"the audit trail does not verify, so no checkpoint was signed: {problems[0]}"
+            + (f" (and {len(problems) - 1} more; run `certamen audit verify`)" if problems[1:] else ""))
     previous = latest_checkpoint(db)
     problem = previous and signature_problem(previous, keys.trust_store(), withdrawn_keys=True)
     if problem:

@@ -32,11 +32,13 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from errors import CertamenError
+
 from .contexts import CREDENTIALS_V2, OB_V3_CONTEXT
 from .keys import KeyStore, SigningKey, format_datetime
 from .nquads import is_absolute_iri
@@ -178,7 +180,7 @@ def _url(value: Any, what: str) -> str:
 def _aware(dt: datetime, what: str) -> datetime:
     if not isinstance(dt, datetime):
         raise CredentialError(f"{what} must be a datetime")
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def _fmt_number(value: float | int, digits: int | None = None) -> str:

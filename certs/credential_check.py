@@ -15,7 +15,11 @@ from .keys import KeyStatus, TrustedKey, TrustStore
 from .multibase import MultibaseError, ed25519_public_from_multikey
 from .nquads import is_absolute_iri
 from .signing import (
-    CanonicalizationError, ProofError, ProofParts, UnsupportedCryptosuite, extract_proof,
+    CanonicalizationError,
+    ProofError,
+    ProofParts,
+    UnsupportedCryptosuite,
+    extract_proof,
     parse_datetime,
 )
 from .verdict import Check, Status, Verdict, _Stop, format_day

@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from errors import CertamenError
+
 from . import contexts
 
 MAX_DEPTH = 32

@@ -36,7 +36,6 @@ from .jsonld_errors import MAX_DEPTH, MAX_QUADS, JsonLdError, UnsafeJsonLd
 from .nquads import RDF_TYPE, XSD_BOOLEAN, XSD_DOUBLE, XSD_INTEGER, iri, is_absolute_iri, literal
 from .rdfc import canonicalize_quads
 
-
 # --------------------------------------------------------------------------- fast path
 
 
@@ -46,7 +45,7 @@ class _Unsupported(Exception):
 
 def _js_double(value: float) -> str:
     """Canonical xsd:double lexical form as JSON-LD processors produce it (e.g. ``1.5E0``)."""
-    mantissa, exponent = ("%.15e" % value).split("e")
+    mantissa, exponent = f"{value:.15e}".split("e")
     if "." in mantissa:
         mantissa = mantissa.rstrip("0")
         if mantissa.endswith("."):
@@ -285,7 +284,7 @@ class _FastToRdf:
                 if depth:
                     raise _Unsupported("embedded @context")
         if subject is None:
-            subject = "_:b%d" % self.counter
+            subject = f"_:b{self.counter}"
             self.counter += 1
         quads = self.quads
         for tiri in type_iris:

@@ -29,20 +29,22 @@ import hmac
 import json
 import logging
 import os
-import secrets
 import re
+import secrets
 import stat
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from errors import CertamenError, Kind
+
 from .dates import format_datetime, parse_timestamp, utcnow
 from .multibase import MultibaseError, ed25519_public_from_multikey, ed25519_public_multikey
 from .trust import KeyStatus, TrustedKey, TrustStore
@@ -448,7 +450,7 @@ class KeyStore:
         signed by a key an outdated copy of the DID document does not list, so a verifier holding
         such a copy cannot check status with it and is told to fetch the current one."""
         if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+            since = since.replace(tzinfo=UTC)
         with self._exclusive():
             info = next((k for k in self._infos if k.kid == kid), None)
             if info is None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -22,16 +22,16 @@ class Certificate(Base):
     exam_version: Mapped[int] = mapped_column(Integer)
     session_id: Mapped[str] = mapped_column(ForeignKey("exam_sessions.id"), unique=True)
     kind: Mapped[str] = mapped_column(String(20), default="initial")  # initial | renewal
-    previous_id: Mapped[Optional[str]] = mapped_column(ForeignKey("certificates.id"), nullable=True)
-    organisation: Mapped[Optional[str]] = mapped_column(String(200), nullable=True, index=True)
+    previous_id: Mapped[str | None] = mapped_column(ForeignKey("certificates.id"), nullable=True)
+    organisation: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     status_index: Mapped[int] = mapped_column(Integer, unique=True)
-    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    suspended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    status_reason: Mapped[Optional[str]] = mapped_column(Text, nullable=True)
-    superseded_by: Mapped[Optional[str]] = mapped_column(String(40), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    superseded_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     cryptosuite: Mapped[str] = mapped_column(String(40))
     verification_method: Mapped[str] = mapped_column(String(300))
     credential: Mapped[dict[str, Any]] = mapped_column(JSON)

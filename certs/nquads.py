@@ -21,7 +21,7 @@ _LITERAL_ESCAPES = {
     "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\",
 }
 for _n in list(range(0x20)) + [0x7F]:
-    _LITERAL_ESCAPES.setdefault(chr(_n), "\\u%04X" % _n)
+    _LITERAL_ESCAPES.setdefault(chr(_n), f"\\u{_n:04X}")
 _LITERAL_ESCAPE_RE = re.compile('[\x00-\x1f\x7f"\\\\]')
 
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 PolicyStatus = Literal["active", "expiring_soon", "expired", "suspended", "revoked"]
 
@@ -86,9 +87,9 @@ class PolicyDecision:
 
 def _aware(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise TypeError(f"expected a date or datetime, got {type(value).__name__}")
 
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from errors import Kind
-from certs.models import Certificate, ResitAllowance
 from certs.errors import CertificateError
+from certs.models import Certificate, ResitAllowance
+from errors import Kind
 from item_bank import audit
 from item_bank.models import Exam, as_utc, utcnow
 

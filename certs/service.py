@@ -13,21 +13,23 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from errors import Kind
-from certs.credential import CertificateFacts, Exam as AchievementFacts, Issuer, StatusRef, issue_credential
+from certs.credential import CertificateFacts, Issuer, StatusRef, issue_credential
+from certs.credential import Exam as AchievementFacts
 from certs.errors import CertificateError, IssuanceRefused
 from certs.keys import KeyStore, TrustStore
 from certs.models import Certificate, PolicyChange
-from certs.resits import barred_reason, barring_certificate
 from certs.policy import (
     CertificateState,
-    PolicyChange as PolicyRule,
     PolicyDecision,
     RecertPolicy,
     evaluate,
     initial_expiry,
     renewal_expiry,
 )
+from certs.policy import (
+    PolicyChange as PolicyRule,
+)
+from certs.resits import barred_reason, barring_certificate
 from certs.signing import sign
 from certs.status_list import (
     MESSAGE,
@@ -41,6 +43,7 @@ from certs.status_list import (
 )
 from certs.verdict import Verdict
 from certs.verify import verify
+from errors import Kind
 from item_bank import audit
 from item_bank.content import area_titles
 from item_bank.models import AuditEvent, Candidate, Exam, ExamSession, as_utc, utcnow
@@ -86,7 +89,8 @@ def _policy_rules(db: Session, exam_id: str) -> list[PolicyRule]:
     return [PolicyRule(min_exam_version=str(r.min_exam_version), deadline=as_utc(r.deadline)) for r in rows]
 
 
-def status_of(db: Session, cert: Certificate, *, now: datetime | None = None, expiring_soon_days: int = 30) -> PolicyDecision:
+def status_of(db: Session, cert: Certificate, *, now: datetime | None = None,
+              expiring_soon_days: int = 30) -> PolicyDecision:
     state = CertificateState(valid_until=as_utc(cert.valid_until), exam_version=str(cert.exam_version),
                              revoked=cert.revoked_at is not None, suspended=cert.suspended_at is not None)
     return evaluate(state, policy_of(cert.exam, expiring_soon_days), now or utcnow(), _policy_rules(db, cert.exam_id))
@@ -103,9 +107,12 @@ def current_certificate(db: Session, candidate_id: int, exam_id: str) -> Certifi
     ).scalar_one_or_none()
 
 
-def renewable_certificate(db: Session, candidate_id: int, recert_exam: Exam, *, now: datetime | None = None) -> Certificate:
+def renewable_certificate(db: Session, candidate_id: int, recert_exam: Exam, *,
+                          now: datetime | None = None) -> Certificate:
     """The certificate a recertification exam would renew, or a CertificateError saying why not."""
-    certified = db.execute(select(Exam).where(Exam.recert_exam_id == recert_exam.id, Exam.kind == "full")).scalars().all()
+    certified = db.execute(
+        select(Exam).where(Exam.recert_exam_id == recert_exam.id, Exam.kind == "full")
+    ).scalars().all()
     best: Certificate | None = None
     reason = "you hold no certificate that this recertification exam renews; take the full exam"
     for exam in certified:
@@ -138,7 +145,8 @@ def _free_status_index(db: Session) -> int:
     return allocate_index(set(db.execute(select(Certificate.status_index)).scalars()))
 
 
-def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *, now: datetime | None = None) -> Certificate | None:
+def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
+                      now: datetime | None = None) -> Certificate | None:
     """Issue (once) the certificate a passed sitting earns; None when it earns none. IssuanceRefused when
     the stored pass is not what the sitting's record derives, or a withdrawn certificate bars it."""
     existing = db.execute(select(Certificate).where(Certificate.session_id == session_id)).scalar_one_or_none()
@@ -283,7 +291,8 @@ def change_status(db: Session, cert_id: str, action: str, *, reason: str, actor:
 # than vouching for a certificate revoked since; it is re-signed when its bits or the key change, or when
 # half of its validity is gone.
 STATUS_LIST_TTL = timedelta(days=1)
-_signed_lists: dict[tuple[str, str, str], tuple[dict[str, Any], datetime]] = {}  # (purpose, bits, key) -> (list, validUntil)
+# (purpose, bits, key) -> (list, validUntil)
+_signed_lists: dict[tuple[str, str, str], tuple[dict[str, Any], datetime]] = {}
 _lists_lock = threading.Lock()
 
 
@@ -374,7 +383,8 @@ def candidate_certificates(db: Session, candidate_id: int, *, now: datetime | No
     return [certificate_row(db, c, now=now) | {"superseded_by": c.superseded_by} for c in rows]
 
 
-def roster(db: Session, organisation: str | None, *, within_days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+def roster(db: Session, organisation: str | None, *, within_days: int = 30,
+           now: datetime | None = None) -> list[dict[str, Any]]:
     """Each person's current certificate per exam, classified for HR: valid, expiring, lapsed, withdrawn."""
     query = select(Certificate).where(Certificate.superseded_by.is_(None)).order_by(Certificate.valid_until)
     if organisation:
@@ -402,6 +412,7 @@ def add_policy_change(db: Session, exam_id: str, min_exam_version: int, deadline
     db.add(change)
     db.flush()
     audit.record(db, actor=actor, kind="certificate.policy_change", subject=f"exam:{exam_id}",
-                 data={"min_exam_version": min_exam_version, "deadline": as_utc(deadline).isoformat(), "reason": reason})
+                 data={"min_exam_version": min_exam_version, "deadline": as_utc(deadline).isoformat(),
+                       "reason": reason})
     return change
 

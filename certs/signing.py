@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -36,6 +36,7 @@ else:
     _HAVE_ORJSON = True
 
 from errors import CertamenError, Kind
+
 from . import jsonld
 from .jsonld_errors import JsonLdError
 from .keys import SigningKey, format_datetime, utcnow
@@ -257,7 +258,7 @@ def parse_datetime(value: Any) -> datetime | None:
         dt = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def extract_proof(document: Any) -> ProofParts:

@@ -8,9 +8,10 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .credential_check import NOT_IN_FORM, check_proof, check_structure
 from .keys import TrustStore
@@ -219,7 +220,7 @@ def check_status(cred: dict[str, Any], issuer: str, trusted: TrustStore, resolve
             except Exception:
                 when = None
             if isinstance(when, datetime):
-                verdict.revoked_at = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+                verdict.revoked_at = when if when.tzinfo else when.replace(tzinfo=UTC)
         if meaning == "revoked" and verdict.revoked_at is None and lst.valid_from:
             verdict.notes.append(f"Revoked on or before {format_day(lst.valid_from)} "
                                  "(date of the status list)")

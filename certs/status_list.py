@@ -15,10 +15,12 @@ from __future__ import annotations
 import gzip
 import secrets
 import zlib
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Collection
+from typing import Any
 
 from errors import CertamenError, Kind
+
 from .contexts import CREDENTIALS_V2
 from .keys import format_datetime, utcnow
 from .multibase import MultibaseError, decode_base64url, encode_base64url

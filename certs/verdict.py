@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .credential import credential_summary
@@ -130,5 +130,5 @@ class _Stop(Exception):
 def format_day(dt: datetime) -> str:
     """The UTC date of a moment, as verdict texts show it."""
     if dt.utcoffset():
-        dt = dt.astimezone(timezone.utc)
+        dt = dt.astimezone(UTC)
     return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}"

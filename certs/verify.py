@@ -26,8 +26,9 @@ The verdict's ``status`` is one machine-readable word:
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from .credential_check import NOT_IN_FORM, check_proof, check_structure
 from .form import FormError, loads_strict
@@ -43,11 +44,11 @@ MAX_JSON_BYTES = 2_000_000
 
 def _as_now(now: Any) -> datetime:
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(now, datetime):
-        return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+        return now if now.tzinfo else now.replace(tzinfo=UTC)
     if isinstance(now, date):
-        return datetime(now.year, now.month, now.day, tzinfo=timezone.utc)
+        return datetime(now.year, now.month, now.day, tzinfo=UTC)
     if isinstance(now, str):
         parsed = parse_datetime(now)
         if parsed is None:

@@ -33,7 +33,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
                "tree_size": report.tree.size if report.tree else 0, "root": report.tree.root if report.tree else None,
                "problems": report.problems}
     emit(args, payload, lambda r: f"audit trail {'intact' if r['ok'] else 'BROKEN'}: {r['checked']} events and "
-                                  f"{r['checkpoints']} checkpoint(s) checked" + "".join(f"\n  {p}" for p in r["problems"]))
+                                  f"{r['checkpoints']} checkpoint(s) checked"
+                                  + "".join(f"\n  {p}" for p in r["problems"]))
     if not report.ok:
         raise CommandError(f"audit trail verification failed: {len(report.problems)} problem(s)", code=1)
 

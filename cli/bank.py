@@ -11,10 +11,9 @@ from item_bank.db import transaction
 
 
 def cmd_bank_load(args: argparse.Namespace) -> None:
+    from calibration.pilot import pilot_parameters
     from item_bank.content import CONTENT_DIR, load_bank
     from item_bank.loader import load_bank as load_into_db
-
-    from calibration.pilot import pilot_parameters
 
     bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
     with transaction(session_factory()) as db:
@@ -64,8 +63,8 @@ def cmd_bank_stats(args: argparse.Namespace) -> None:
         lines.append("key positions: " + ", ".join(f"{k} {v}" for k, v in s["key_positions"].items()))
         p = s["parameter_set"]
         if p:
-            lines.append(f"parameters:    set {p['id']} ({p['items']} items){' PROVISIONAL' if p['provisional'] else ''}"
-                         f" - {p['label']}")
+            lines.append(f"parameters:    set {p['id']} ({p['items']} items)"
+                         f"{' PROVISIONAL' if p['provisional'] else ''} - {p['label']}")
         return "\n".join(lines)
 
     emit(args, stats, text)

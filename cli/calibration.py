@@ -48,11 +48,14 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps(payload, indent=2))
 
     def text(r: dict) -> str:
-        head = (f"{r.get('model', args.model)}: log-likelihood {r['log_likelihood']:.3f}, {r['iterations']} iterations, "
+        head = (f"{r.get('model', args.model)}: log-likelihood {r['log_likelihood']:.3f}, "
+                f"{r['iterations']} iterations, "
                 f"{'converged' if r['converged'] else 'NOT converged'}"
-                + (f"; stored as calibration run {r['run_id']}" if r["run_id"] else f"; not stored ({r.get('not_stored')})"))
+                + (f"; stored as calibration run {r['run_id']}" if r["run_id"]
+                   else f"; not stored ({r.get('not_stored')})"))
         rows = [f"  {i['id']:<12} a={i['a']:.3f} (se {i.get('se_a') or float('nan'):.3f})  "
-                f"b={i['b'] if isinstance(i['b'], list) else round(i['b'], 3)}" + (f"  c={i['c']:.3f}" if "c" in i else "")
+                f"b={i['b'] if isinstance(i['b'], list) else round(i['b'], 3)}"
+                + (f"  c={i['c']:.3f}" if "c" in i else "")
                 for i in r["items"]]
         warnings = [f"  warning: {w['message'] if isinstance(w, dict) else w}" for w in r.get("warnings", [])]
         return "\n".join([head, *rows, *warnings])

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from errors import CertamenError
-from item_bank.db import database_url as _normalised_url, make_engine, make_session_factory
+from item_bank.db import database_url as _normalised_url
+from item_bank.db import make_engine, make_session_factory
 from item_bank.pdf_fonts import use_font_dir
 from settings import Settings
 
@@ -82,4 +84,4 @@ def parse_when(text: str) -> datetime:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(f"{text!r} is not an ISO date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

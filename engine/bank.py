@@ -111,7 +111,7 @@ class Bank:
         return digest.hexdigest()
 
     @classmethod
-    def from_items(cls, items: list[dict[str, Any]]) -> "Bank":
+    def from_items(cls, items: list[dict[str, Any]]) -> Bank:
         """Build from JSON-like records: {"a", "b", "c"?, "d"?, "area"?, "thresholds"?}."""
         n = len(items)
         width = max([len(item.get("thresholds") or []) for item in items] + [1])
@@ -149,7 +149,8 @@ class Bank:
     def expected_score(self, theta: float, indices: npt.ArrayLike) -> FloatArray:
         """Model-expected score of each listed item at θ (P for dichotomous, Σ k P_k for graded)."""
         indices = np.asarray(indices, dtype=np.int64)
-        expected = irt.logistic_prob(theta, self.a[indices], np.nan_to_num(self.b[indices]), self.c[indices], self.d[indices])
+        expected = irt.logistic_prob(theta, self.a[indices], np.nan_to_num(self.b[indices]), self.c[indices],
+                                     self.d[indices])
         graded = self.is_graded[indices]
         if np.any(graded):
             g = indices[graded]
@@ -162,12 +163,13 @@ class Bank:
         """log P(score = k | θ) for one item over a grid; shape (max_score + 1, len(grid))."""
         if self.is_graded[index]:
             k = int(self.max_score[index]) + 1
-            probs = irt.graded_category_probs(grid, self.a[index : index + 1], self.thresholds[index : index + 1, : k - 1])
+            probs = irt.graded_category_probs(grid, self.a[index : index + 1],
+                                              self.thresholds[index : index + 1, : k - 1])
             return np.log(np.maximum(probs[:, 0, :].T, 1e-300))
         log_p, log_q = irt.logistic_log_prob(grid, self.a[index], self.b[index], self.c[index], self.d[index])
         return np.stack([log_q, log_p])
 
-    def tables(self, grid_points: int, bounds: tuple[float, float], info_step: float = 0.05) -> "BankTables":
+    def tables(self, grid_points: int, bounds: tuple[float, float], info_step: float = 0.05) -> BankTables:
         """Lookup tables for one quadrature grid, built once per bank content and shared."""
         key = (int(grid_points), float(bounds[0]), float(bounds[1]), float(info_step))
         return _TABLE_CACHE.get_or_build((self.fingerprint, key), lambda: BankTables.build(self, *key))
@@ -191,9 +193,10 @@ class BankTables:
     info_step: float
 
     @classmethod
-    def build(cls, bank: Bank, grid_points: int, lo: float, hi: float, info_step: float) -> "BankTables":
+    def build(cls, bank: Bank, grid_points: int, lo: float, hi: float, info_step: float) -> BankTables:
         grid = _readonly(np.linspace(lo, hi, grid_points))
-        log_p, log_q = irt.logistic_log_prob(grid[None, :], bank.a[:, None], np.nan_to_num(bank.b)[:, None], bank.c[:, None], bank.d[:, None])
+        log_p, log_q = irt.logistic_log_prob(grid[None, :], bank.a[:, None], np.nan_to_num(bank.b)[:, None],
+                                             bank.c[:, None], bank.d[:, None])
         log_probs = np.stack([log_q, log_p], axis=1)
         if bank.has_graded:
             log_probs[bank.graded_indices] = 0.0  # never read: graded rows come from category_log_probs

@@ -144,7 +144,7 @@ class CATConfig:
             raise ValueError(f"blueprint minimums add up to {minimum_total}, more than max_length {self.max_length}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CATConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CATConfig:
         """Inverse of to_dict; unknown keys are rejected so typos don't silently fall back to defaults."""
         if not isinstance(data, dict):
             raise ValueError("CAT config must be a JSON object")

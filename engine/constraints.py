@@ -37,7 +37,7 @@ class Blueprint:
 
     def check_feasible(self) -> None:
         """Raise ValueError if the limits can never be met by this bank and test length."""
-        for code, low, high, items in zip(self.codes, self.minimums, self.maximums, self.items_by_slot):
+        for code, low, high, items in zip(self.codes, self.minimums, self.maximums, self.items_by_slot, strict=True):
             if low < 0 or high < low:
                 raise ValueError(f"blueprint area {code}: need 0 <= min <= max, got ({low}, {high})")
             if items.size < low:

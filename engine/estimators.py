@@ -63,7 +63,7 @@ class ResponsePattern:
     @classmethod
     def dichotomous(
         cls, scores: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike = 0.0, d: npt.ArrayLike = 1.0
-    ) -> "ResponsePattern":
+    ) -> ResponsePattern:
         scores = np.asarray(scores, dtype=float).ravel()
         n = scores.size
         if np.any((scores != 0) & (scores != 1)):
@@ -77,7 +77,7 @@ class ResponsePattern:
         )
 
     @classmethod
-    def graded(cls, scores: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> "ResponsePattern":
+    def graded(cls, scores: npt.ArrayLike, a: npt.ArrayLike, thresholds: npt.ArrayLike) -> ResponsePattern:
         scores = np.asarray(scores, dtype=np.int64).ravel()
         thresholds = np.atleast_2d(np.asarray(thresholds, dtype=float))
         max_scores = np.isfinite(thresholds).sum(axis=1)
@@ -86,7 +86,7 @@ class ResponsePattern:
         return cls(graded_scores=scores, graded_a=np.asarray(a, dtype=float).ravel(), graded_thresholds=thresholds)
 
     @classmethod
-    def from_bank(cls, bank: Bank, indices: npt.ArrayLike, scores: npt.ArrayLike) -> "ResponsePattern":
+    def from_bank(cls, bank: Bank, indices: npt.ArrayLike, scores: npt.ArrayLike) -> ResponsePattern:
         """Pattern for items of an ``engine.bank.Bank`` (mixed banks split automatically)."""
         indices = np.asarray(indices, dtype=np.int64)
         scores = np.asarray(scores)
@@ -142,7 +142,8 @@ class ResponsePattern:
         """(log-lik, gradient, second derivative, test information, Σ J) at scalar θ."""
         sums = np.zeros(5)
         if self.scores.size:
-            sums += [part.sum() for part in irt.logistic_derivatives(theta, self.scores, self.a, self.b, self.c, self.d)]
+            parts = irt.logistic_derivatives(theta, self.scores, self.a, self.b, self.c, self.d)
+            sums += [part.sum() for part in parts]
         if self.graded_scores.size:
             parts = irt.graded_derivatives(theta, self.graded_scores, self.graded_a, self.graded_thresholds)
             sums += [part.sum() for part in parts]
@@ -182,7 +183,7 @@ class GridPosterior:
     def add(self, item_log_likelihood: FloatArray) -> None:
         self.log_posterior += item_log_likelihood
 
-    def copy(self) -> "GridPosterior":
+    def copy(self) -> GridPosterior:
         twin = object.__new__(GridPosterior)
         twin.grid, twin._grid_sq = self.grid, self._grid_sq  # never written
         twin.log_posterior = self.log_posterior.copy()
@@ -214,7 +215,13 @@ def eap(
 _Evaluation = tuple[float, float, float, float]
 
 
-def _newton_maximize(evaluate: Callable[[float], _Evaluation], start: float, bounds: tuple[float, float], tol: float = 1e-7, max_iter: int = 60) -> float:
+def _newton_maximize(
+    evaluate: Callable[[float], _Evaluation],
+    start: float,
+    bounds: tuple[float, float],
+    tol: float = 1e-7,
+    max_iter: int = 60,
+) -> float:
     """Newton–Raphson ascent with step halving, a step cap and clipping to bounds.
 
     ``evaluate(θ)`` returns (objective, gradient, curvature, fisher_information).
@@ -246,7 +253,9 @@ def _newton_maximize(evaluate: Callable[[float], _Evaluation], start: float, bou
     return theta
 
 
-def _grid_start(objective_on_grid: Callable[[FloatArray], FloatArray], bounds: tuple[float, float], n_points: int = 41) -> float:
+def _grid_start(
+    objective_on_grid: Callable[[FloatArray], FloatArray], bounds: tuple[float, float], n_points: int = 41
+) -> float:
     """Best node of a coarse grid: keeps Newton in the right basin when 3PL likelihoods are multimodal."""
     grid = np.linspace(bounds[0], bounds[1], n_points)
     return float(grid[int(np.argmax(objective_on_grid(grid)))])

@@ -102,7 +102,12 @@ def logistic_log_likelihood(
 
 
 def logistic_derivatives(
-    theta: float, scores: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike = 0.0, d: npt.ArrayLike = 1.0
+    theta: float,
+    scores: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike = 0.0,
+    d: npt.ArrayLike = 1.0,
 ) -> Derivatives:
     """Per-item (log-lik, d/dθ, d²/dθ², information, J) at a scalar θ.
 

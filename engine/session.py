@@ -45,13 +45,14 @@ class SessionPlan:
     criterion: Criterion
     choose: Chooser
     estimator: Estimator
-    estimator_settings: tuple[float, float, int, tuple[float, float]]  # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
+    # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
+    estimator_settings: tuple[float, float, int, tuple[float, float]]
     incremental_eap: bool  # EAP: read off the session's running GridPosterior instead of calling estimator
     stopping: StoppingRule
     sprt: SPRT | None
 
     @classmethod
-    def build(cls, bank: Bank, config: CATConfig) -> "SessionPlan":
+    def build(cls, bank: Bank, config: CATConfig) -> SessionPlan:
         blueprint = Blueprint(bank.area, config.blueprint, config.max_length)
         blueprint.check_feasible()
         enemies = EnemyIndex(config.enemies, bank.n_items)
@@ -186,7 +187,7 @@ class AdaptiveSession:
             raise ValueError(f"item {index} is not the pending item (pending: {self._pending}); call next_item() first")
         self._apply(int(index), self._checked_score(index, score))
 
-    def copy(self) -> "AdaptiveSession":
+    def copy(self) -> AdaptiveSession:
         """An independent session in this one's state, in microseconds where ``from_state`` replays
         every answer: a caller that may have to take back the next ``record`` keeps one."""
         twin = copy.copy(self)  # the plan, bank and config are shared: nothing writes them
@@ -327,7 +328,7 @@ class AdaptiveSession:
         }
 
     @classmethod
-    def from_state(cls, bank: Bank, config: CATConfig, state: dict[str, Any], strict: bool = True) -> "AdaptiveSession":
+    def from_state(cls, bank: Bank, config: CATConfig, state: dict[str, Any], strict: bool = True) -> AdaptiveSession:
         """Rebuild by replaying stored answers through the same selection steps.
 
         With ``strict`` a stored item that the replay would not have chosen (bank
@@ -340,7 +341,7 @@ class AdaptiveSession:
         if len(items) != len(scores):
             raise ValueError("session state has different numbers of items and scores")
         session = cls(bank, config, seed=state.get("seed", 0))
-        for step, (index, score) in enumerate(zip(items, scores)):
+        for step, (index, score) in enumerate(zip(items, scores, strict=True)):
             chosen = session.next_item()
             if chosen != index:
                 if strict or session.finished:

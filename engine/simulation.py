@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from . import irt
 from .bank import Bank
-from .irt import FloatArray
 from .config import CATConfig
+from .irt import FloatArray
 from .session import AdaptiveSession, prepare
 
 __all__ = ["simulate", "derive_sympson_hetter"]

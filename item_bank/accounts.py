@@ -260,7 +260,8 @@ def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SI
 def redeem_signin_link(db: Session, token: Any) -> Candidate:
     """Uses the link up: a second visit, or one after it expired, is refused. One conditional UPDATE,
     so of two requests racing with the same link only one gets through (on SQLite too)."""
-    refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one", kind=Kind.MALFORMED)
+    refused = AccountError("this sign-in link is not valid (used, expired or mistyped); ask for a new one",
+                           kind=Kind.MALFORMED)
     if not isinstance(token, str) or not token.startswith(LINK_PREFIX) or len(token) > 100:
         raise refused
     now = utcnow()

@@ -58,8 +58,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, ScalarSelect, insert, or_, select, text
 from sqlalchemy.orm import Session
@@ -106,7 +107,7 @@ class ChainHead:
     hash: str
 
     @classmethod
-    def of(cls, seq: int | None, hash_: str | None) -> "ChainHead":
+    def of(cls, seq: int | None, hash_: str | None) -> ChainHead:
         """From the values `head_columns` read: NULLs mean an empty chain."""
         return EMPTY_CHAIN if seq is None else cls(seq, hash_)
 
@@ -203,7 +204,7 @@ class ChainReport:
     checked: int  # events
     problems: list[str]
     chains: int = 0
-    tree: "TreeHead | None" = None  # the global chain's tree head as verified now
+    tree: TreeHead | None = None  # the global chain's tree head as verified now
     roots: dict[int, str] = field(default_factory=dict)  # tree size -> root, for the sizes asked about
 
 
@@ -224,7 +225,7 @@ class _Walk:
     finishes: dict[str, tuple[int, Any]] = field(default_factory=dict)  # sitting subject -> (event id, decision)
     # (sitting subject, seq) -> (event id, chain, item, version, choice, scored) of its exam.answer event
     answers: dict[tuple[str, Any], tuple[int, str, Any, Any, Any, Any]] = field(default_factory=dict)
-    tree: "_GlobalTree" = field(default_factory=lambda: _GlobalTree())
+    tree: _GlobalTree = field(default_factory=lambda: _GlobalTree())
 
 
 def verify_chain(db: Session, tree_sizes: Iterable[int] = ()) -> ChainReport:

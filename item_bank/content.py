@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from errors import CertamenError
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -217,7 +218,8 @@ def check_bank_rules(items: list[ItemSource]) -> list[str]:
     by_id: dict[str, ItemSource] = {}
     for item in items:
         if item.external_id in by_id:
-            problems.append(f"{item.source}: duplicate id {item.external_id} (first at {by_id[item.external_id].source})")
+            problems.append(f"{item.source}: duplicate id {item.external_id} "
+                            f"(first at {by_id[item.external_id].source})")
         by_id[item.external_id] = item
     for item in items:
         for enemy in item.enemies:
@@ -225,7 +227,8 @@ def check_bank_rules(items: list[ItemSource]) -> list[str]:
                 problems.append(f"{item.source}: {item.external_id}: unknown enemy {enemy}")
         lengths = [len(o["text"]) for o in item.options]
         if min(lengths) > 0 and max(lengths) > 2.5 * min(lengths) and max(lengths) - min(lengths) > 40:
-            problems.append(f"{item.source}: {item.external_id}: option lengths too uneven ({min(lengths)}-{max(lengths)} chars)")
+            problems.append(f"{item.source}: {item.external_id}: option lengths too uneven "
+                            f"({min(lengths)}-{max(lengths)} chars)")
         texts = [o["text"].lower() for o in item.options]
         if len(set(texts)) < len(texts):
             problems.append(f"{item.source}: {item.external_id}: two options are identical")
@@ -236,8 +239,8 @@ def check_bank_rules(items: list[ItemSource]) -> list[str]:
     for area, group in by_area.items():
         for i, first in enumerate(group):
             for second in group[i + 1:]:
-                ratio = SequenceMatcher(None, first.scenario.lower(), second.scenario.lower()).quick_ratio()
-                if ratio > 0.9 and SequenceMatcher(None, first.scenario.lower(), second.scenario.lower()).ratio() > 0.85:
+                matcher = SequenceMatcher(None, first.scenario.lower(), second.scenario.lower())
+                if matcher.quick_ratio() > 0.9 and matcher.ratio() > 0.85:
                     problems.append(f"{second.source}: {second.external_id} nearly duplicates {first.external_id}")
         keys = Counter(item.key_index for item in group)
         if len(group) >= 8:

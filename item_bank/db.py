@@ -5,9 +5,9 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine

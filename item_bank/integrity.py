@@ -44,7 +44,7 @@ class IntegrityRules:
     time_limit_minutes: float | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "IntegrityRules":
+    def from_dict(cls, data: dict[str, Any] | None) -> IntegrityRules:
         """Refuses unknown keys and nonsense values, so a typo in an exam file fails the load."""
         if data is not None and not isinstance(data, dict):
             raise ValueError("integrity must be a mapping of settings")
@@ -57,7 +57,8 @@ class IntegrityRules:
             value = data.get(key)
             if value is None:
                 return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (integer and not isinstance(value, int))):
                 raise ValueError(f"integrity.{key} must be {'a whole' if integer else 'a'} number, not {value!r}")
             if value < 0 or (positive and value == 0):
                 raise ValueError(f"integrity.{key} must be {'greater than' if positive else 'at least'} 0")

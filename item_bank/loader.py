@@ -1,8 +1,9 @@
 """Putting the bank sources into the database: idempotent, versioned, one transaction."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

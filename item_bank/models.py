@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Index,
     Boolean,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -26,12 +26,12 @@ SESSION_STATES = ("in_progress", "completed", "abandoned")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands datetimes back without their zone; they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class Item(Base):
@@ -49,13 +49,13 @@ class Item(Base):
     # [{"text": ..., "rationale": ...}, ...] -- rationales are never sent while an exam runs.
     options: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     key_index: Mapped[int] = mapped_column(Integer)
-    intended_difficulty: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    intended_difficulty: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="operational", index=True)
     enemies: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
-    status_changed_by: Mapped[Optional[str]] = mapped_column(String(120), nullable=True)
-    status_changed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_changed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -68,13 +68,13 @@ class ParameterSet(Base):
     label: Mapped[str] = mapped_column(String(200))
     provisional: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(200))  # e.g. "simulated pilot", "calibration run 7"
-    calibration_run_id: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
+    calibration_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    previous_id: Mapped[Optional[int]] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    published_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    parameters: Mapped[list["ItemParameter"]] = relationship(back_populates="parameter_set")
+    parameters: Mapped[list[ItemParameter]] = relationship(back_populates="parameter_set")
 
 
 class ItemParameter(Base):
@@ -89,9 +89,9 @@ class ItemParameter(Base):
     b: Mapped[float] = mapped_column(Float)
     c: Mapped[float] = mapped_column(Float, default=0.0)
     d: Mapped[float] = mapped_column(Float, default=1.0)
-    se_a: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    se_b: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    se_c: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
+    se_a: Mapped[float | None] = mapped_column(Float, nullable=True)
+    se_b: Mapped[float | None] = mapped_column(Float, nullable=True)
+    se_c: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     parameter_set: Mapped[ParameterSet] = relationship(back_populates="parameters")
     item: Mapped[Item] = relationship()
@@ -114,7 +114,7 @@ class Exam(Base):
     validity_months: Mapped[int] = mapped_column(Integer, default=12)
     recert_window_days: Mapped[int] = mapped_column(Integer, default=60)
     grace_days: Mapped[int] = mapped_column(Integer, default=30)
-    recert_exam_id: Mapped[Optional[str]] = mapped_column(String(80), nullable=True)
+    recert_exam_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     cryptosuite: Mapped[str] = mapped_column(String(40), default="eddsa-rdfc-2022")
     # What the certificate states (ISO/IEC 17024): scheme name and version, scope, criteria, code.
     certificate_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -145,9 +145,9 @@ class Candidate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    organisation: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    organisation: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # argon2id hash; None for accounts created before passwords (they sign in with a link first).
-    password_hash: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -170,22 +170,22 @@ class ExamSession(Base):
     seed: Mapped[int] = mapped_column(Integer)
     # Snapshot of the exam's adaptive rules at start, so a resumed session replays exactly.
     cat_config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    pending_item_id: Mapped[Optional[int]] = mapped_column(ForeignKey("items.id"), nullable=True)
-    pending_seq: Mapped[Optional[int]] = mapped_column(Integer, nullable=True)
-    presented_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    pending_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), nullable=True)
+    pending_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    presented_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # From the exam's time limit at start; answers after it are refused and the sitting is closed.
-    deadline: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    theta: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    se: Mapped[Optional[float]] = mapped_column(Float, nullable=True)
-    decision: Mapped[Optional[str]] = mapped_column(String(10), nullable=True)  # pass | fail
-    stop_reason: Mapped[Optional[str]] = mapped_column(String(80), nullable=True)
-    area_feedback: Mapped[Optional[list[dict[str, Any]]]] = mapped_column(JSON, nullable=True)
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    theta: Mapped[float | None] = mapped_column(Float, nullable=True)
+    se: Mapped[float | None] = mapped_column(Float, nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(10), nullable=True)  # pass | fail
+    stop_reason: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    area_feedback: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     candidate: Mapped[Candidate] = relationship()
     exam: Mapped[Exam] = relationship()
-    responses: Mapped[list["Response"]] = relationship(
+    responses: Mapped[list[Response]] = relationship(
         back_populates="session", order_by="Response.seq", cascade="all, delete-orphan"
     )
 
@@ -215,7 +215,7 @@ class Response(Base):
     choice: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer)
     scored: Mapped[bool] = mapped_column(Boolean, default=True)  # False for seeded pretest items
-    presented_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    presented_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     answered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     session: Mapped[ExamSession] = relationship(back_populates="responses")
@@ -262,14 +262,14 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))  # hr | psychometrician | admin | learner | signin_link
     label: Mapped[str] = mapped_column(String(200), default="")
-    candidate_id: Mapped[Optional[int]] = mapped_column(ForeignKey("candidates.id"), nullable=True, index=True)
-    expires_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), nullable=True, index=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Staff tokens only: updated at most once a minute (see item_bank.staff_tokens.LAST_USED_EVERY).
-    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_by: Mapped[Optional[str]] = mapped_column(String(200), nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class SigninFailure(Base):

@@ -90,7 +90,7 @@ def _is_simple(compact: str) -> bool:
     for unit in range(1, min(5, len(compact) // 2 + 1)):  # a short unit repeated: "abcabcabca"
         if all(compact[i] == compact[i % unit] for i in range(len(compact))):
             return True
-    steps = {ord(b) - ord(a) for a, b in zip(compact, compact[1:])}
+    steps = {ord(b) - ord(a) for a, b in zip(compact, compact[1:], strict=False)}
     return steps in ({1}, {-1})  # "abcdefghij", "9876543210"
 
 

@@ -13,7 +13,8 @@ from item_bank.models import Exam, ParameterSet
 from item_bank.runtime import engine_config, pool_for, session_config
 
 
-def simulate_exam(db: Session, exam_id: str, *, n: int, seed: int, parameter_set_id: int | None = None) -> dict[str, Any]:
+def simulate_exam(db: Session, exam_id: str, *, n: int, seed: int,
+                  parameter_set_id: int | None = None) -> dict[str, Any]:
     exam = db.get(Exam, exam_id)
     if exam is None:
         raise LookupError(f"no exam {exam_id!r} (see `certamen exam list`)")

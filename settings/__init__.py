@@ -7,9 +7,9 @@ package may use it (docs/architecture.md). README.md, "Configuration", lists the
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from errors import CertamenError
@@ -64,7 +64,7 @@ class Settings:
     font_dir: Path | None = None  # CERTAMEN_FONT_DIR: looked in first for the PDFs' fonts
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         def get(name: str) -> str | None:
             value = environ.get(name)
             return value if value else None  # set but empty counts as unset, as before

@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # test hel
 from pg_cluster import PostgresCluster  # noqa: E402
 from vcv_oracle import VCV, Vcv  # noqa: E402
 
-
 # ---------------------------------------------------------------- PostgreSQL
 
 
@@ -121,8 +120,9 @@ def _cheap_password_hashing():
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    from api import create_app
     from learners import GENEROUS_RATE_LIMITS
+
+    from api import create_app
 
     application = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "TESTING": True,
                               "CERTAMEN_KEY_DIR": str(tmp_path / "keys"), **GENEROUS_RATE_LIMITS})

@@ -4,7 +4,7 @@ analyses merged into the item rows, the flags and (optionally) the figures. Pure
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def build_report(result: CalibrationResult, responses: ResponseData | None = Non
 
     summary = _summary(result, responses, rows)
     report = Report(run_label=str(run_label or ""),
-                    generated_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+                    generated_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
                     summary=summary, items=rows, fit=fit_an, drift=drift_an, dif=dif_an,
                     exposure=exp_an, thresholds=th, min_responses=int(min_responses), notes=notes)
     if figures:

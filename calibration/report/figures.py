@@ -226,7 +226,8 @@ def _fig_drift(report):
             pub, new = r.get(f"{key}_published"), r.get(f"{key}_linked")
             pub = pub if isinstance(pub, list) else [pub]
             new = new if isinstance(new, list) else [new]
-            for p, q in zip(pub, new):
+            # published and linked may differ in length (one b against several thresholds): plot the pairs both have
+            for p, q in zip(pub, new, strict=False):
                 if p is not None and q is not None:
                     xs.append(p)
                     ys.append(q)

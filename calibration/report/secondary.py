@@ -4,7 +4,8 @@ one unusable input never costs the reviewer the rest of the report."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def _group_labels(groups, data) -> np.ndarray:
         pids = list(groups["person_ids"])
         if len(pids) != len(g):
             raise CalibrationInputError(f"groups: {len(pids)} person_ids but {len(g)} group labels")
-        lab = {str(k): v for k, v in zip(pids, g)}
+        lab = {str(k): v for k, v in zip(pids, g, strict=True)}
         return np.asarray([lab.get(str(p)) for p in data.person_ids], dtype=object)
     if len(g) != N:
         raise CalibrationInputError(f"groups: {len(g)} labels for {N} persons (give person_ids or labels)")

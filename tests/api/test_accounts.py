@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from learners import PASSWORD, learner_headers
 from sqlalchemy import select, update
 
 from item_bank import accounts
 from item_bank.db import transaction
 from item_bank.models import ApiToken, AuditEvent, Candidate
-from learners import PASSWORD, learner_headers
 
 EXAM = "social-media-frontline"
 
@@ -239,7 +239,8 @@ def test_failed_sign_ins_make_that_account_and_address_wait_but_nobody_else(stri
     """(tests/security/test_signin_throttle.py goes through the attacks in detail.)"""
     client = strict_app.test_client()
     register(client)
-    statuses = [client.post("/api/v1/signin", json={"email": "ada@example.com", "password": "guess number x"}).status_code
+    statuses = [client.post("/api/v1/signin",
+                            json={"email": "ada@example.com", "password": "guess number x"}).status_code
                 for _ in range(7)]
     assert statuses == [401] * 5 + [429] * 2
     r = client.post("/api/v1/signin", json={"email": "ada@example.com", "password": PASSWORD})

@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from learners import sign_in, sit
+from ob_schema import ob_schema_errors
 from sqlalchemy import select
 
 from certs.models import Certificate
 from certs.pdf import extract_credential_from_pdf
 from certs.service import status_of, verify_credential
 from item_bank.db import transaction
-from learners import sign_in, sit
-from ob_schema import ob_schema_errors
 
 FRONTLINE = "social-media-frontline"
 
@@ -134,7 +134,7 @@ def test_expiry_and_key_rotation(client, app):
     credential = credential_of(client, sit(client, app))
     settings = app.extensions["issuer"]
     with transaction(app.extensions["db_factory"]) as db:
-        later = datetime.now(timezone.utc) + timedelta(days=400)
+        later = datetime.now(UTC) + timedelta(days=400)
         assert verify_credential(db, credential, settings, now=later).status.value == "expired"
     old_kid = settings.keys.active_key().kid
     settings.keys.rotate()
@@ -146,7 +146,7 @@ def test_expiry_and_key_rotation(client, app):
 def _age_certificate(app, cert_id: str, expires_in_days: int) -> None:
     with transaction(app.extensions["db_factory"]) as db:
         cert = db.get(Certificate, cert_id)
-        cert.valid_until = datetime.now(timezone.utc) + timedelta(days=expires_in_days)
+        cert.valid_until = datetime.now(UTC) + timedelta(days=expires_in_days)
 
 
 def test_recertification_renews_from_the_old_expiry(client, app):
@@ -167,11 +167,12 @@ def test_recertification_renews_from_the_old_expiry(client, app):
         new, old = db.get(Certificate, renewal["id"]), db.get(Certificate, first["id"])
         assert new.kind == "renewal" and new.previous_id == old.id and old.superseded_by == new.id
         assert new.exam_id == FRONTLINE  # the renewal certifies the full exam's scheme
-        expected = old_expiry.replace(tzinfo=timezone.utc)
-        assert new.valid_until.replace(tzinfo=timezone.utc).date() == expected.replace(year=expected.year + 1).date()
+        expected = old_expiry.replace(tzinfo=UTC)
+        assert new.valid_until.replace(tzinfo=UTC).date() == expected.replace(year=expected.year + 1).date()
         assert status_of(db, new).status == "active"
     renewed = credential_of(client, {"certificate": renewal})
-    assert client.post("/api/v1/verify", json=renewed).get_json()["summary"]["previous_credential_id"].endswith(first["id"])
+    summary = client.post("/api/v1/verify", json=renewed).get_json()["summary"]
+    assert summary["previous_credential_id"].endswith(first["id"])
 
 
 def test_lapsed_past_grace_must_sit_the_full_exam(client, app):
@@ -185,7 +186,7 @@ def test_lapsed_past_grace_must_sit_the_full_exam(client, app):
 def test_policy_change_forces_earlier_recertification(client, app, role_token):
     first = sit(client, app)["certificate"]
     admin = {"Authorization": f"Bearer {role_token('admin')}"}
-    deadline = (datetime.now(timezone.utc) + timedelta(days=10)).date().isoformat()
+    deadline = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     r = client.post("/api/v1/admin/policy-changes", json={"exam_id": FRONTLINE, "min_exam_version": 2,
                                                          "deadline": deadline, "reason": "new AI guidance"},
                     headers=admin)
@@ -224,7 +225,8 @@ def test_offline_cli_verify_of_json_and_pdf(client, app, tmp_path):
 
     result = sit(client, app)
     files = {}
-    for name, doc in zip(("did.json", "revocation.json", "suspension.json"), published(client)):
+    names = ("did.json", "message.json", "revocation.json", "suspension.json")
+    for name, doc in zip(names, published(client), strict=True):
         files[name] = tmp_path / name
         files[name].write_text(json.dumps(doc))
     credential = tmp_path / "credential.json"
@@ -236,7 +238,7 @@ def test_offline_cli_verify_of_json_and_pdf(client, app, tmp_path):
         args = [sys.executable, "-m", "cli.main", "verify", str(path), "--did-doc", str(files["did.json"]), *extra]
         return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
-    lists = ["--status-list", str(files["revocation.json"]), "--status-list", str(files["suspension.json"])]
+    lists = [arg for name in names[1:] for arg in ("--status-list", str(files[name]))]
     ok = cli(credential, *lists, "--require-status")
     assert ok.returncode == 0 and ok.stdout.startswith("VALID"), ok.stdout + ok.stderr
     assert cli(pdf, *lists).returncode == 0

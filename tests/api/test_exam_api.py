@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from learners import key_of, sign_in
 from sqlalchemy import func, select
 
 from item_bank.db import transaction
 from item_bank.models import AuditEvent, ExamSession, Item, Response
-from learners import key_of, sign_in
 
 EXAM = "social-media-frontline"
 ITEM_FIELDS = {"seq", "item_id", "scenario", "question", "options"}
@@ -99,7 +99,9 @@ def test_repeated_answer_is_recorded_once(client, app):
     assert second.get_json()["item"] == first.get_json()["item"]
     with transaction(app.extensions["db_factory"]) as db:
         assert db.execute(select(func.count()).select_from(Response)).scalar() == 1
-        answers = db.execute(select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "exam.answer")).scalar()
+        answers = db.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "exam.answer")
+        ).scalar()
         assert answers == 1
     # Changing an answer already given is refused.
     changed = client.post(f"/api/v1/sessions/{view['session_id']}/answers", json={**body, "choice": 1})
@@ -154,7 +156,8 @@ def test_malformed_requests(client):
 
 def test_answer_after_the_end_is_refused(client, app):
     view, _ = take_exam(client, app, start(client), answer_correctly=False)
-    r = client.post(f"/api/v1/sessions/{view['session_id']}/answers", json={"seq": 99, "item_id": "DEF-001", "choice": 0})
+    r = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
+                    json={"seq": 99, "item_id": "DEF-001", "choice": 0})
     assert r.status_code == 409 and "ended" in r.get_json()["error"]
 
 

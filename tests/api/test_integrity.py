@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from learners import learner_headers
 from sqlalchemy import select
 
 from item_bank.content import ContentError, ExamSource
@@ -12,7 +13,6 @@ from item_bank.db import transaction
 from item_bank.integrity import IntegrityRules
 from item_bank.loader import exam_fields
 from item_bank.models import AuditEvent, ExamSession, Item, Response, utcnow
-from learners import learner_headers
 
 FRONTLINE = "social-media-frontline"  # retake after 1 day, 3 attempts, 60 minutes
 
@@ -141,6 +141,6 @@ def test_rules_round_trip_and_defaults():
     assert IntegrityRules.from_dict(None) == IntegrityRules()
     rules = IntegrityRules.from_dict({"retake_wait_days": 7, "max_attempts": 3, "time_limit_minutes": 45})
     assert IntegrityRules.from_dict(rules.as_dict()) == rules
-    start_time = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    start_time = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     assert rules.deadline(start_time) == start_time + dt.timedelta(minutes=45)
     assert IntegrityRules().deadline(start_time) is None

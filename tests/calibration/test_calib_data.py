@@ -144,7 +144,8 @@ def test_item_nobody_answered(tmp_path):
 
 def test_duplicate_item_ids(tmp_path):
     path = write(tmp_path, "d.csv", "q1,q2,q1\n1,0,1\n")
-    with pytest.raises(CalibrationInputError, match=r"line 1, column 3: duplicate item id 'q1' \(first seen at .*column 1\)"):
+    with pytest.raises(CalibrationInputError,
+                       match=r"line 1, column 3: duplicate item id 'q1' \(first seen at .*column 1\)"):
         read_responses(path)
     with pytest.raises(CalibrationInputError, match="duplicate item id 'x'"):
         ResponseData.from_dense([[1, 0]], item_ids=["x", "x"])

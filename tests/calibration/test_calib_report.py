@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import calibration as cal
-from calibration.report import (Report, ReviewThresholds, build_report, item_information, render_html,
-                                render_pdf)
+from calibration.report import Report, ReviewThresholds, build_report, item_information, render_html, render_pdf
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+from learners import sign_in
 from sqlalchemy import func, select
 
 from calibration.runs import RunError, calibrate, publish, responses_from_database, rollback
@@ -15,7 +16,6 @@ from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.loader import active_parameter_set, import_items
 from item_bank.models import ExamSession, Item, Response
 from item_bank.runtime import engine_config, pool_for, session_config
-from learners import sign_in
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_calibrate_publish_and_roll_back(factory):
         # Recovery: items seen often enough land close to the truth on the bank scale.
         counts = dict(zip(*np.unique(
             db.execute(select(Item.external_id).join(Response, Response.item_id == Item.id)).scalars().all(),
-            return_counts=True)))
+            return_counts=True), strict=True))
         well_seen = [iid for iid in run.parameters if counts.get(iid, 0) >= 150]
         assert len(well_seen) >= 100
         est = np.array([run.parameters[i]["b"] for i in well_seen])

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from vcv_oracle import VCV, Vcv  # noqa: F401  (re-exported for the certs tests)
+
 from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, build_credential, issue_credential
 from certs.keys import KeyStore
 from certs.signing import sign
@@ -18,7 +19,7 @@ STATUS_URL = f"https://{HOST}/status/message/1"
 REV_URL = f"https://{HOST}/status/revocation/1"
 SUS_URL = f"https://{HOST}/status/suspension/1"
 LIST_URLS = {"message": STATUS_URL, "revocation": REV_URL, "suspension": SUS_URL}
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def make_facts(did: str, n: int = 1, **overrides) -> CertificateFacts:

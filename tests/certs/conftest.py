@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from certs_testlib import HOST, IssuerEnv
+
 from certs.keys import KeyStore
 
 

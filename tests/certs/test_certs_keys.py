@@ -5,7 +5,7 @@ import logging
 import os
 import pickle
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -96,7 +96,7 @@ def test_rotation_retires_old_key(tmp_path):
 def test_compromise_withdraws_key_and_replaces_active(tmp_path):
     ks = KeyStore(tmp_path / "keys", host="certs.example.com")
     ks.active_key()
-    since = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    since = datetime(2026, 3, 1, tzinfo=UTC)
     info = ks.mark_compromised("k1", since=since)
     assert info.status is KeyStatus.COMPROMISED and info.compromised_since == since
     assert ks.active_key().kid == "k2"

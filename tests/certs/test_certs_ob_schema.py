@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from certs.signing import JCS, RDFC
 from certs_testlib import NOW
 from ob_schema import ob_schema_errors
+
+from certs.signing import JCS, RDFC
 
 
 @pytest.mark.parametrize("suite", [RDFC, JCS])

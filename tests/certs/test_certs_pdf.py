@@ -119,6 +119,7 @@ def _pdf_with_attachment(payload: bytes, *, compress: bool) -> bytes:
     from io import BytesIO
 
     from pypdf import PdfWriter
+
     from certs.pdf import ATTACHMENT_NAME
 
     writer = PdfWriter()

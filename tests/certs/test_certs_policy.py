@@ -1,18 +1,25 @@
 """Expiry & recertification date math."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from certs.policy import (
-    CertificateState, PolicyChange, RecertPolicy, add_months, effective_expiry, evaluate,
-    initial_expiry, renewal_expiry, version_less_than,
+    CertificateState,
+    PolicyChange,
+    RecertPolicy,
+    add_months,
+    effective_expiry,
+    evaluate,
+    initial_expiry,
+    renewal_expiry,
+    version_less_than,
 )
 
-UTC = timezone.utc
+UTC = UTC
 P = RecertPolicy(validity_months=24, recert_window_days=90, grace_days=30, expiring_soon_days=60)
 EXPIRY = datetime(2027, 6, 30, 12, 0, tzinfo=UTC)
 

@@ -9,8 +9,14 @@ from hypothesis import strategies as st
 
 from certs.multibase import encode_base64url
 from certs.status_list import (
-    MIN_LENGTH, BitstringStatusList, StatusListError, allocate_index, index_probes,
-    build_status_list_credential, decode_status_list_credential, status_entry,
+    MIN_LENGTH,
+    BitstringStatusList,
+    StatusListError,
+    allocate_index,
+    build_status_list_credential,
+    decode_status_list_credential,
+    index_probes,
+    status_entry,
 )
 
 # produced by the JavaScript reference library (vc-bitstring-status-list): 131072 bits, bit 42 set

@@ -7,13 +7,12 @@ import copy
 from datetime import timedelta
 
 import pytest
+from certs_testlib import HOST, NOW, REV_URL, STATUS_URL, SUS_URL
 
 from certs.keys import SigningKey
 from certs.signing import sign
 from certs.verdict import Status
 from certs.verify import verify
-
-from certs_testlib import HOST, NOW, REV_URL, STATUS_URL, SUS_URL
 
 SUITES = ["eddsa-rdfc-2022", "eddsa-jcs-2022"]
 TRUSTED = f"did:web:{HOST}"

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
+from certs_testlib import HOST, NOW, REV_URL, STATUS_URL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certs.credential import build_credential
 from certs.keys import SigningKey, TrustStore
 from certs.signing import JCS, RDFC, sign
-from certs.credential import build_credential
 from certs.status_check import clear_status_list_cache
 from certs.status_list import BitstringStatusList, new_list
 from certs.verdict import Status
 from certs.verify import verify
-from certs_testlib import HOST, NOW, REV_URL, STATUS_URL
 
 SUITES = [RDFC, JCS]
 
@@ -303,8 +303,9 @@ def _same_signed_content(suite, mutated: dict, original: dict) -> bool:
 
 @pytest.fixture(scope="module")
 def fuzz_env(tmp_path_factory):
-    from certs.keys import KeyStore
     from certs_testlib import HOST, IssuerEnv
+
+    from certs.keys import KeyStore
 
     env = IssuerEnv(KeyStore(tmp_path_factory.mktemp("fuzzkeys") / "k", host=HOST))
     env.publish_lists()
@@ -321,7 +322,8 @@ def test_fuzz_byte_flips_never_valid(fuzz_env, suite, data):
     raw = bytearray(texts[suite].encode("utf-8"))
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(raw) - 1))
-        raw[i] = data.draw(st.integers(0, 255).filter(lambda b: b != raw[i]))
+        old = raw[i]
+        raw[i] = data.draw(st.integers(0, 255).filter(lambda b, old=old: b != old))
     v = verify(bytes(raw), trusted=env.trust(), status_resolver=env.resolver)
     assert isinstance(v.status, Status)
     if v.valid:
@@ -391,13 +393,12 @@ def test_fuzz_wrong_types_anywhere(fuzz_env, suite, data):
 
 def test_a_cached_status_list_is_not_trusted_for_a_different_key_with_the_same_id(tmp_path):
     """Two issuers whose keys share an id (e.g. `#k1`) must not share a verified status list."""
+    from datetime import datetime
+
     from certs.keys import KeyStore
     from certs.signing import sign
-    from certs.status_list import build_status_list_credential
     from certs.status_check import _verify_status_list
-    from datetime import datetime, timezone
-
-    from certs.status_list import StatusListError
+    from certs.status_list import StatusListError, build_status_list_credential
 
     first = KeyStore(tmp_path / "a", host="same.example")
     second = KeyStore(tmp_path / "b", host="same.example")
@@ -405,7 +406,7 @@ def test_a_cached_status_list_is_not_trusted_for_a_different_key_with_the_same_i
     signed = sign(build_status_list_credential(list_url=url, issuer=first.did, purpose="revocation",
                                                status_list=BitstringStatusList()), first.active_key(),
                   cryptosuite="eddsa-rdfc-2022")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _verify_status_list(url, signed, first.did, first.trust_store(), now)  # verified, and cached
     second.active_key()
     with pytest.raises(StatusListError):

@@ -13,7 +13,8 @@ from engine.stopping import SPRT, ClassificationCI, MaxLength, MinLength, SETarg
 
 def random_bank(n, seed=0, areas=4):
     rng = np.random.default_rng(seed)
-    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n), area=rng.integers(1, areas + 1, n))
+    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n),
+                area=rng.integers(1, areas + 1, n))
 
 
 # ---------------------------------------------------------------- blueprint
@@ -85,7 +86,8 @@ def test_enemy_items_are_never_administered_together():
     bank = random_bank(300, seed=5, areas=1)
     best = top_k(bank.information(0.0), 12).tolist()
     groups = [best[0:4], best[4:8], best[8:12]]
-    config = CATConfig(enemies=groups, exposure="randomesque", randomesque_k=3, max_length=25, se_target=None, min_length=25)
+    config = CATConfig(enemies=groups, exposure="randomesque", randomesque_k=3, max_length=25, se_target=None,
+                       min_length=25)
     result = simulate(bank, config, n=200, seed=9, details=True)
     assert result["enemy_violations"] == 0
     for seed in range(30):
@@ -159,7 +161,8 @@ def test_classification_sessions_stop_with_the_interval_clear_of_the_cut():
 
 def test_sprt_sessions_decide_by_the_likelihood_ratio():
     bank = random_bank(500, seed=7, areas=1)
-    config = CATConfig(cut_score=0.0, classification="sprt", sprt_delta=0.3, se_target=None, min_length=1, max_length=60)
+    config = CATConfig(cut_score=0.0, classification="sprt", sprt_delta=0.3, se_target=None, min_length=1,
+                       max_length=60)
     result = simulate(bank, config, n=200, seed=2, details=True)
     assert result["stop_reasons"].get("sprt", 0) > 150
     assert result["classification_accuracy"] > 0.85

@@ -173,7 +173,8 @@ def test_estimators_recover_theta_from_graded_items(name):
 
 
 def test_pattern_from_mixed_bank_combines_both_likelihoods():
-    bank = Bank(a=[1.2, 1.0, 0.9], b=[0.0, np.nan, 0.5], c=[0.2, 0.0, 0.0], thresholds=[[np.nan, np.nan], [-1.0, 0.5], [np.nan, np.nan]])
+    bank = Bank(a=[1.2, 1.0, 0.9], b=[0.0, np.nan, 0.5], c=[0.2, 0.0, 0.0],
+                thresholds=[[np.nan, np.nan], [-1.0, 0.5], [np.nan, np.nan]])
     pattern = ResponsePattern.from_bank(bank, [0, 1, 2], [1, 2, 0])
     grid = np.linspace(-2, 2, 9)
     expected = (

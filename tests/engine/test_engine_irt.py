@@ -75,7 +75,8 @@ def test_log_probabilities_stay_finite_far_in_the_tails():
 
 
 def test_logistic_derivatives_match_finite_differences():
-    a, b, c, d = np.array([1.1, 0.6, 2.0]), np.array([0.3, -1.0, 0.8]), np.array([0.2, 0.0, 0.1]), np.array([1.0, 0.95, 0.9])
+    a, b = np.array([1.1, 0.6, 2.0]), np.array([0.3, -1.0, 0.8])
+    c, d = np.array([0.2, 0.0, 0.1]), np.array([1.0, 0.95, 0.9])
     x = np.array([1, 0, 1])
     theta = 0.37
 
@@ -85,7 +86,8 @@ def test_logistic_derivatives_match_finite_differences():
     value, first, second, info, j = irt.logistic_derivatives(theta, x, a, b, c, d)
     assert value.sum() == pytest.approx(ll(theta))
     assert first.sum() == pytest.approx(numeric_derivative(ll, theta), rel=1e-6)
-    assert second.sum() == pytest.approx(numeric_derivative(lambda t: numeric_derivative(ll, t, 1e-4), theta, 1e-4), rel=1e-4)
+    assert second.sum() == pytest.approx(numeric_derivative(lambda t: numeric_derivative(ll, t, 1e-4), theta, 1e-4),
+                                         rel=1e-4)
     np.testing.assert_allclose(info, irt.logistic_information(theta, a, b, c, d), rtol=1e-10)
     p = lambda t: irt.logistic_prob(t, a, b, c, d)  # noqa: E731
     slope = numeric_derivative(p, theta)
@@ -150,14 +152,16 @@ def test_graded_log_likelihood_and_derivatives_match_finite_differences():
     np.testing.assert_allclose(ll(THETA), expected, rtol=1e-12)
     _, first, second, _, _ = irt.graded_derivatives(-0.2, x, A_G, THRESH)
     assert first.sum() == pytest.approx(numeric_derivative(ll, -0.2), rel=1e-6)
-    assert second.sum() == pytest.approx(numeric_derivative(lambda t: numeric_derivative(ll, t, 1e-4), -0.2, 1e-4), rel=1e-4)
+    assert second.sum() == pytest.approx(numeric_derivative(lambda t: numeric_derivative(ll, t, 1e-4), -0.2, 1e-4),
+                                         rel=1e-4)
 
 
 def test_bank_information_mixes_models_per_item():
     bank = Bank(a=[1.2, 1.3], b=[0.0, np.nan], c=[0.2, 0.0], thresholds=[[np.nan, np.nan], [-1.0, 0.5]])
     info = bank.information(THETA)
     np.testing.assert_allclose(info[:, 0], irt.logistic_information(THETA, 1.2, 0.0, 0.2))
-    np.testing.assert_allclose(info[:, 1], irt.graded_information(THETA, np.array([1.3]), np.array([[-1.0, 0.5]]))[:, 0])
+    np.testing.assert_allclose(info[:, 1],
+                               irt.graded_information(THETA, np.array([1.3]), np.array([[-1.0, 0.5]]))[:, 0])
 
 
 def test_bank_interpolated_information_table_is_close_to_exact():

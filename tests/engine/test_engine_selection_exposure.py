@@ -13,7 +13,8 @@ from engine.selection import best_item, kl_scores, max_info_scores, top_k
 
 def random_bank(n, seed=0, areas=1):
     rng = np.random.default_rng(seed)
-    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n), area=rng.integers(1, areas + 1, n))
+    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n),
+                area=rng.integers(1, areas + 1, n))
 
 
 # ---------------------------------------------------------------- selection
@@ -123,7 +124,8 @@ def test_sympson_hetter_skips_items_with_zero_control_and_reports_them():
 def test_sympson_hetter_administers_with_probability_k():
     scores = np.array([1.0, 0.5])
     control = np.array([0.3, 1.0])
-    picks = [sympson_hetter_choice(scores.copy(), control, lambda d, s=s: step_uniform(3, s, d))[0] for s in range(4000)]
+    picks = [sympson_hetter_choice(scores.copy(), control, lambda d, s=s: step_uniform(3, s, d))[0]
+             for s in range(4000)]
     assert np.mean(np.array(picks) == 0) == pytest.approx(0.3, abs=0.03)
 
 

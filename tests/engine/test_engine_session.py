@@ -12,7 +12,8 @@ from engine.irt import graded_category_probs
 
 def random_bank(n, seed=0, areas=3):
     rng = np.random.default_rng(seed)
-    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n), area=rng.integers(1, areas + 1, n))
+    return Bank(rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), rng.uniform(0.05, 0.25, n),
+                area=rng.integers(1, areas + 1, n))
 
 
 BANK = random_bank(400, seed=10)
@@ -77,13 +78,15 @@ def test_finished_session_reports_decision_and_refuses_answers():
 
 
 def test_decision_is_none_without_a_cut_score():
-    session = run(AdaptiveSession(BANK, CATConfig(max_length=5, se_target=None), seed=1), BANK, 0.0, np.random.default_rng(0))
+    session = run(AdaptiveSession(BANK, CATConfig(max_length=5, se_target=None), seed=1), BANK, 0.0,
+                  np.random.default_rng(0))
     assert session.finished and session.decision is None
 
 
 def test_small_bank_runs_out_of_items():
     bank = random_bank(6, seed=1)
-    session = run(AdaptiveSession(bank, CATConfig(se_target=None, max_length=10), seed=0), bank, 0.0, np.random.default_rng(0))
+    session = run(AdaptiveSession(bank, CATConfig(se_target=None, max_length=10), seed=0), bank, 0.0,
+                  np.random.default_rng(0))
     assert session.stop_reason == "bank_exhausted" and sorted(session.administered) == list(range(6))
 
 
@@ -117,7 +120,8 @@ def test_kl_selector_drives_a_session():
 
 
 def test_area_scores_compare_observed_with_expected():
-    session = run(AdaptiveSession(BANK, CATConfig(se_target=None, max_length=30), seed=5), BANK, 0.0, np.random.default_rng(5))
+    session = run(AdaptiveSession(BANK, CATConfig(se_target=None, max_length=30), seed=5), BANK, 0.0,
+                  np.random.default_rng(5))
     report = session.area_scores()
     assert sum(row["n_items"] for row in report) == 30
     assert {row["area"] for row in report} <= {1, 2, 3}
@@ -172,7 +176,8 @@ def test_state_round_trip_reproduces_the_rest_of_the_test(config):
         run(original, BANK, 0.7, rng_a, steps=7)
         pending = original.next_item()
         state = json.loads(json.dumps(original.to_state()))
-        restored = AdaptiveSession.from_state(BANK, CATConfig.from_dict(json.loads(json.dumps(config.to_dict()))), state)
+        restored_config = CATConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+        restored = AdaptiveSession.from_state(BANK, restored_config, state)
         assert restored.next_item() == pending
         assert (restored.theta, restored.se) == pytest.approx((original.theta, original.se))
         assert restored.set_aside == original.set_aside

@@ -76,7 +76,7 @@ def test_every_estimator_runs_through_the_common_signature(name):
     settings = (0.1, 1.2, 41, (-3.5, 3.5))
     theta, se = ESTIMATORS[name](pattern, *settings)
     assert -3.5 <= theta <= 3.5 and math.isfinite(se) and se > 0
-    keywords = dict(zip(("prior_mean", "prior_sd", "n_points", "bounds"), settings))
+    keywords = dict(zip(("prior_mean", "prior_sd", "n_points", "bounds"), settings, strict=True))
     assert ESTIMATORS[name](pattern, **keywords) == (theta, se) == estimate(name, pattern, *settings)
     # an empty pattern is answerable by every estimator (MLE/WLE fall back to EAP with the same settings)
     empty = ESTIMATORS[name](ResponsePattern(), *settings)

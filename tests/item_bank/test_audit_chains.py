@@ -269,7 +269,9 @@ def _forge_answer(db, chain: str, subject: str, seq: int, item: Item, choice: in
     head = audit._append(db, chain, actor="learner", kind="exam.answer", subject=subject,
                          data={"seq": seq, "item": item.external_id, "version": item.version, "choice": choice,
                                "scored": True})
-    return db.execute(select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.chain_seq == head.seq)).scalar_one()
+    return db.execute(
+        select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.chain_seq == head.seq)
+    ).scalar_one()
 
 
 def test_forged_answer_at_the_tail_of_a_sitting_in_progress_is_detected(trail):

@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from qti_samples import TEXT_ENTRY
 
 from item_bank import interchange, qti
 from item_bank.content import CONTENT_DIR, ContentError, ItemSource, load_areas, load_items
 from item_bank.qti import QTIError
-from qti_samples import TEXT_ENTRY
 
+# a backslash at a line end continues the line: the XML has no line break there
 MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
 <qti-assessment-item xmlns="http://www.imsglobal.org/xsd/imsqtiasi_v3p0"
     identifier="DEF-101" title="Rival shop" adaptive="false" time-dependent="false">
@@ -25,13 +26,17 @@ MINIMAL = """<?xml version="1.0" encoding="UTF-8"?>
     <qti-choice-interaction response-identifier="RESPONSE" max-choices="1">
       <qti-prompt>What is the risk?</qti-prompt>
       <qti-simple-choice identifier="A">None, opinions are always fine<qti-feedback-inline
-        outcome-identifier="FEEDBACK" identifier="A" show-hide="show">Stated as fact.</qti-feedback-inline></qti-simple-choice>
+        outcome-identifier="FEEDBACK" identifier="A" show-hide="show">Stated as fact.</qti-feedback-inline>\
+</qti-simple-choice>
       <qti-simple-choice identifier="B">Only a risk if it goes viral<qti-feedback-inline
-        outcome-identifier="FEEDBACK" identifier="B" show-hide="show">One reader is enough.</qti-feedback-inline></qti-simple-choice>
+        outcome-identifier="FEEDBACK" identifier="B" show-hide="show">One reader is enough.</qti-feedback-inline>\
+</qti-simple-choice>
       <qti-simple-choice identifier="C">It may be defamatory if untrue<qti-feedback-inline
-        outcome-identifier="FEEDBACK" identifier="C" show-hide="show">A false statement of fact.</qti-feedback-inline></qti-simple-choice>
+        outcome-identifier="FEEDBACK" identifier="C" show-hide="show">A false statement of fact.</qti-feedback-inline>\
+</qti-simple-choice>
       <qti-simple-choice identifier="D">Only the platform is responsible<qti-feedback-inline
-        outcome-identifier="FEEDBACK" identifier="D" show-hide="show">The author is too.</qti-feedback-inline></qti-simple-choice>
+        outcome-identifier="FEEDBACK" identifier="D" show-hide="show">The author is too.</qti-feedback-inline>\
+</qti-simple-choice>
     </qti-choice-interaction>
   </qti-item-body>
   <qti-response-processing template="https://purl.imsglobal.org/spec/qti/v3p0/rptemplates/match_correct.xml"/>
@@ -118,7 +123,8 @@ def test_yaml_keeps_awkward_text_exactly(tmp_path):
             external_id=f"DEF-{900 + n}", area="defamation",
             scenario=" ".join(f"Scenario {n}: {text} ...".split()), question=" ".join(f"{text}?".split()),
             options=[{"text": f"{text} {c}", "rationale": f"{c}: {text}"} for c in "ABCD"],
-            key_index=n % 4, difficulty=[-4.0, 0.0, 1e-05, 3.999, -0.1, 2.5, 4][n], status="retired" if n == 1 else "operational",
+            key_index=n % 4, difficulty=[-4.0, 0.0, 1e-05, 3.999, -0.1, 2.5, 4][n],
+            status="retired" if n == 1 else "operational",
         ))
     items[0].enemies = ["DEF-901"]
     items[1].enemies = ["DEF-900"]
@@ -218,7 +224,8 @@ def _without_rationale():
     (document(good_entry(area=None)), r"items\.json:items\[0\]: DEF-001: 'area' must be an area slug"),
     (document(good_entry(area="nowhere")), r"items\.json:items\[0\]: DEF-001: unknown area 'nowhere'"),
     (document(good_entry(area="privacy")), r"DEF-001: id must start with the area code PRI-"),
-    (document(good_entry(), good_entry()), r"items\.json:items\[1\]: duplicate id DEF-001 \(first at .*items\.json:items\[0\]\)"),
+    (document(good_entry(), good_entry()),
+     r"items\.json:items\[1\]: duplicate id DEF-001 \(first at .*items\.json:items\[0\]\)"),
     (document(good_entry(enemies=["DEF-099"])), r"DEF-001: unknown enemy DEF-099"),
 ])
 def test_bad_json_is_refused_naming_the_entry(tmp_path, doc, message):
@@ -273,5 +280,6 @@ def test_unknown_export_format(bank, tmp_path):
 def test_import_is_checked_against_the_bank_rules_across_files(tmp_path, bank):
     interchange.export_bank(bank, "yaml", tmp_path / "items")
     shutil.copy(tmp_path / "items" / "defamation.yaml", tmp_path / "items" / "defamation-copy.yaml")
-    with pytest.raises(ContentError, match=r"defamation\.yaml:\d+: duplicate id DEF-001 \(first at .*defamation-copy\.yaml"):
+    with pytest.raises(ContentError,
+                       match=r"defamation\.yaml:\d+: duplicate id DEF-001 \(first at .*defamation-copy\.yaml"):
         interchange.import_items(tmp_path / "items")

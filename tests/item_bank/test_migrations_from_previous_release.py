@@ -17,7 +17,7 @@ from item_bank.models import Candidate, Exam, ExamSession
 from migrations import upgrade
 
 PREVIOUS_RELEASE_HEAD = "0005"
-T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
 
 def _write_previous_release_rows(url: str) -> None:

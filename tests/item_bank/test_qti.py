@@ -7,11 +7,11 @@ import zipfile
 from xml.etree import ElementTree as ET
 
 import pytest
+from qti_samples import TEXT_ENTRY
 
 from item_bank import qti
 from item_bank.content import ItemSource, load_items
 from item_bank.qti import QTIError
-from qti_samples import TEXT_ENTRY
 
 NS = {"q": qti.QTI_NS, "cp": qti.CP_NS, "lom": qti.LOM_NS, "cm": qti.CERTAMEN_NS}
 
@@ -79,7 +79,8 @@ def test_item_xml_follows_qti3(bank):
     assert root.get("identifier") == item.external_id and root.get("title")
     assert root.get("adaptive") == "false" and root.get("time-dependent") == "false"
     decl = root.find("q:qti-response-declaration", NS)
-    assert (decl.get("identifier"), decl.get("cardinality"), decl.get("base-type")) == ("RESPONSE", "single", "identifier")
+    assert (decl.get("identifier"), decl.get("cardinality"), decl.get("base-type")) == (
+        "RESPONSE", "single", "identifier")
     assert decl.find("q:qti-correct-response/q:qti-value", NS).text == "B"
     outcomes = {o.get("identifier"): o for o in root.findall("q:qti-outcome-declaration", NS)}
     assert outcomes["SCORE"].get("base-type") == "float" and outcomes["FEEDBACK"].get("base-type") == "identifier"
@@ -91,7 +92,7 @@ def test_item_xml_follows_qti3(bank):
     assert interaction.find("q:qti-prompt", NS).text == item.question
     choices = interaction.findall("q:qti-simple-choice", NS)
     assert [c.get("identifier") for c in choices] == list("ABCD")
-    for choice, option in zip(choices, item.options):
+    for choice, option in zip(choices, item.options, strict=True):
         assert choice.text.strip() == option["text"]
         feedback = choice.find("q:qti-feedback-inline", NS)
         assert feedback.text == option["rationale"]
@@ -109,7 +110,7 @@ def test_manifest_is_an_ims_cp_with_qti3_item_resources_and_metadata(bank):
     assert manifest.find("cp:metadata/cp:schemaversion", NS).text == "3.0.0"
     resources = manifest.findall("cp:resources/cp:resource", NS)
     assert len(resources) == 3
-    for resource, item in zip(resources, bank):
+    for resource, item in zip(resources, bank[:3], strict=True):
         assert resource.get("type") == "imsqti_item_xmlv3p0"
         assert resource.get("href") == f"items/{item.external_id}.xml"
         assert resource.find("cp:file", NS).get("href") == resource.get("href")
@@ -254,7 +255,8 @@ def _three_choices(xml: str) -> str:
     (_three_choices(MINIMAL), r"item\.xml:\d+: the choice interaction has 3 choices; the bank requires exactly 4"),
     (_without_correct_response(MINIMAL), r"item\.xml:4: missing correct response"),
     (MINIMAL.replace("<qti-value>ChoiceC</qti-value>", "<qti-value>ChoiceE</qti-value>"),
-     r"item\.xml:6: the correct response 'ChoiceE' names no choice \(the choices are ChoiceA, ChoiceB, ChoiceC, ChoiceD\)"),
+     r"item\.xml:6: the correct response 'ChoiceE' names no choice "
+     r"\(the choices are ChoiceA, ChoiceB, ChoiceC, ChoiceD\)"),
     (MINIMAL.replace("rptemplates/match_correct.xml", "rptemplates/map_response.xml"), r"unsupported scoring"),
     (MINIMAL.replace("<qti-prompt>What is the risk?</qti-prompt>", ""), r"no <qti-prompt>"),
     (MINIMAL.replace("<p>Nobody has checked.</p>", '<p><img src="x.png" alt="x"/></p>'), r"unsupported: <img>"),
@@ -299,10 +301,13 @@ def test_a_package_without_certamen_metadata_uses_the_defaults():
      r"pkg\.zip!\.\./evil\.xml: refused entry name: path traversal"),
     (lambda good: zip_of({"imsmanifest.xml": "<x/>", "items/../../evil.xml": "<x/>"}), r"path traversal"),
     (lambda good: zip_of({"imsmanifest.xml": "<x/>", "/etc/evil.xml": "<x/>"}), r"refused entry name: absolute path"),
-    (lambda good: zip_of({"items/DEF-001.xml": "<x/>"}), r"pkg\.zip: imsmanifest\.xml is missing from the package root"),
-    (lambda good: zip_of({"bank/imsmanifest.xml": "<x/>"}), r"found 'bank/imsmanifest\.xml': zip the folder's contents"),
+    (lambda good: zip_of({"items/DEF-001.xml": "<x/>"}),
+     r"pkg\.zip: imsmanifest\.xml is missing from the package root"),
+    (lambda good: zip_of({"bank/imsmanifest.xml": "<x/>"}),
+     r"found 'bank/imsmanifest\.xml': zip the folder's contents"),
     (lambda good: zip_of({"imsmanifest.xml": "not xml"}), r"pkg\.zip!imsmanifest\.xml:1: not well-formed XML"),
-    (lambda good: zip_of({"imsmanifest.xml": BILLION_LAUGHS}), r"pkg\.zip!imsmanifest\.xml:2: refused: the document has a DOCTYPE"),
+    (lambda good: zip_of({"imsmanifest.xml": BILLION_LAUGHS}),
+     r"pkg\.zip!imsmanifest\.xml:2: refused: the document has a DOCTYPE"),
     (lambda good: zip_of({"imsmanifest.xml": "<manifest/>"}), r"expected an IMS content packaging <manifest>"),
     (lambda good: zip_of({"imsmanifest.xml": f'<manifest xmlns="{qti.CP_NS}"><resources/></manifest>'}),
      r"lists no QTI 3\.0 item resources"),
@@ -311,10 +316,12 @@ def test_a_package_without_certamen_metadata_uses_the_defaults():
     (lambda good: _patch_entry(good, "imsmanifest.xml", 'href="items/DEF-002.xml"', 'href="../items/DEF-002.xml"'),
      r"resource DEF-002: href '\.\./items/DEF-002\.xml' points outside the package"),
     (lambda good: _patch_entry(good, "imsmanifest.xml", 'type="imsqti_item_xmlv3p0" href="items/DEF-002.xml"',
-                               'type="imsqti_item_xmlv2p1" href="items/DEF-002.xml"'), r"resource DEF-002: a QTI 2\.x item"),
+                               'type="imsqti_item_xmlv2p1" href="items/DEF-002.xml"'),
+     r"resource DEF-002: a QTI 2\.x item"),
     (lambda good: _patch_entry(good, "items/DEF-002.xml", 'max-choices="1"', 'max-choices="2"'),
      r"pkg\.zip!items/DEF-002\.xml:\d+: unsupported: only single-response choice items"),
-    (lambda good: _patch_entry(good, "imsmanifest.xml", 'difficulty="', 'difficulty="x'), r"difficulty 'x.*' is not a number"),
+    (lambda good: _patch_entry(good, "imsmanifest.xml", 'difficulty="', 'difficulty="x'),
+     r"difficulty 'x.*' is not a number"),
 ])
 def test_bad_packages_are_refused_naming_the_entry(bank, make, message):
     good = package_bytes(_defamation(bank)[:3])
@@ -351,7 +358,8 @@ def test_package_reading_is_all_or_nothing_and_lists_every_problem(bank):
     items = _defamation(bank)[:3]
     data = _patch_entry(package_bytes(items), f"items/{items[0].external_id}.xml", "<qti-correct-response>",
                         "<qti-correct-response-x>")
-    data = _patch_entry(data, f"items/{items[0].external_id}.xml", "</qti-correct-response>", "</qti-correct-response-x>")
+    data = _patch_entry(data, f"items/{items[0].external_id}.xml", "</qti-correct-response>",
+                        "</qti-correct-response-x>")
     data = _drop_entry(data, f"items/{items[2].external_id}.xml")
     with pytest.raises(QTIError) as caught:
         read(data)
@@ -362,7 +370,8 @@ def test_package_reading_is_all_or_nothing_and_lists_every_problem(bank):
 
 
 def test_oversized_entries_are_refused():
-    big = zip_of({"imsmanifest.xml": "<x/>", "items/big.xml": b"<a>" + b" " * qti.DEFAULT_LIMITS.max_entry_bytes + b"</a>"})
+    big = zip_of({"imsmanifest.xml": "<x/>",
+                  "items/big.xml": b"<a>" + b" " * qti.DEFAULT_LIMITS.max_entry_bytes + b"</a>"})
     assert len(big) < 100_000  # a bomb: tiny compressed, large uncompressed
     with pytest.raises(QTIError, match=r"pkg\.zip!items/big\.xml: entry too large \(\d+ bytes uncompressed"):
         read(big)

@@ -11,14 +11,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from http_json import call as http_call
+from learners import key_of, live_learner_headers
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from item_bank.audit import verify_chain
 from item_bank.db import transaction
 from item_bank.models import AuditEvent, Candidate, ExamSession, Response
-from http_json import call as http_call
-from learners import key_of, live_learner_headers
 
 EXAM = "social-media-frontline"
 THREADS = 8
@@ -158,7 +158,7 @@ def test_concurrent_registrations_of_one_email_create_one_account(app, live_serv
     for n in range(5):
         email = f"newcomer{n}@example.com"
         body = {"name": "Racer", "email": email, "password": "correct horse battery staple"}
-        results = all_at_once(THREADS, lambda i: call("POST", f"{live_server}/api/v1/learners", body))
+        results = all_at_once(THREADS, lambda i, body=body: call("POST", f"{live_server}/api/v1/learners", body))
         # One account; every racer is told the same (registration never says an address was taken).
         assert [s for s, _ in results] == [202] * THREADS, results
         assert count(app, Candidate, Candidate.email == email) == 1

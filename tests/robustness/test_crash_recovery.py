@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
+from http_json import call as http_call
+from learners import live_learner_headers
+from pg_cluster import free_port
 from sqlalchemy import select
 
 from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.models import Item
-from http_json import call as http_call
-from learners import live_learner_headers
-from pg_cluster import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAM = "social-media-frontline"
@@ -192,8 +192,8 @@ class Learner:
         """Send an answer while the server is being killed; the reply may never come."""
         self.in_flight = self.body()
         try:
-            status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.in_flight, auth=self.auth,
-                                timeout=10)
+            status, view = call("POST", f"{self.base}/api/v1/sessions/{self.sid}/answers", self.in_flight,
+                                auth=self.auth, timeout=10)
         except (OSError, http.client.HTTPException):  # reset, refused, cut short, timed out: not acknowledged
             return
         if status in (200, 201):

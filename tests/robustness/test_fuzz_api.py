@@ -14,12 +14,12 @@ import uuid
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from learners import GENEROUS_RATE_LIMITS, PASSWORD, learner_headers, sign_in
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import func, select
 
 from item_bank.db import Base, transaction
-from learners import GENEROUS_RATE_LIMITS, PASSWORD, learner_headers, sign_in
 
 EXAM = "social-media-frontline"
 

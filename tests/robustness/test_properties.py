@@ -25,11 +25,6 @@ from item_bank import interchange, qti
 from item_bank.content import CONTENT_DIR, ContentError, load_areas, load_bank
 from item_bank.qti import QTIError
 
-
-
-
-
-
 FAST = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 DOCUMENTED = (ContentError, QTIError)

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from typing import Any
 
+from learners import answer_to_the_end, sign_in
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from item_bank.audit import GENESIS, GLOBAL, SEAL_KIND, _digest, _timestamp
 from item_bank.db import transaction
 from item_bank.models import AuditEvent, ExamSession
-from learners import answer_to_the_end, sign_in
 
 FRONTLINE = "social-media-frontline"
 RECERT = "social-media-recert"

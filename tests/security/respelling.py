@@ -393,7 +393,7 @@ class Spellings:
     def _find(self, marked: Any, original: Any, markers: dict, found: dict, iri: str = "") -> None:
         if isinstance(marked, list):
             assert isinstance(original, list) and len(original) == len(marked)
-            for m, o in zip(marked, original):
+            for m, o in zip(marked, original, strict=True):
                 self._find(m, o, markers, found, iri)
         elif isinstance(marked, dict):
             for key in ("@id", "@value"):

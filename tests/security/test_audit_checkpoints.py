@@ -14,16 +14,25 @@ import hashlib
 import json
 
 import pytest
+from insider import (
+    FRONTLINE,
+    admin_post,
+    certificate_of,
+    cli,
+    db_of,
+    delete_events,
+    edit_event_data,
+    events_of,
+    rehash_everything,
+    sit,
+)
 from sqlalchemy import select, update
 
 from certs import checkpoints
 from certs.models import Certificate
 from certs.records import audit_report
-from insider import (FRONTLINE, admin_post, certificate_of, cli, db_of, delete_events, edit_event_data, events_of,
-                     rehash_everything, sit)
 from item_bank import audit, merkle
 from item_bank.models import AuditEvent
-
 
 # ---------------------------------------------------------------- the tree (no database)
 
@@ -85,7 +94,8 @@ def trust(app):
 def _revoked_certificate(client, app, role_token) -> str:
     sid = sit(client, app, email="holder@example.com", correct=True)
     cert_id = certificate_of(client, sid)
-    assert admin_post(client, role_token, f"/certificates/{cert_id}/revoke", {"reason": "cheating proven"}).status_code == 200
+    revoked = admin_post(client, role_token, f"/certificates/{cert_id}/revoke", {"reason": "cheating proven"})
+    assert revoked.status_code == 200
     return cert_id
 
 

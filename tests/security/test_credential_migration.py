@@ -18,7 +18,7 @@ from item_bank.db import Base, make_engine, make_session_factory, transaction
 from item_bank.models import ApiToken, as_utc, utcnow
 from migrations import upgrade
 
-T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 ROWS = [  # (id, role, label, candidate, expires_at, revoked)
     (1, "admin", "ops", None, None, False),
     (2, "hr", "payroll", None, None, False),

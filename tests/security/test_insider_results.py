@@ -13,16 +13,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from insider import db_of, edit_event_data, events_of, rehash_everything, result, set_sitting, sit, start
+from learners import key_of, sign_in
 from sqlalchemy import func, select, update
 
 from certs.models import Certificate
 from certs.records import audit_report
 from certs.service import REFUSED_KIND
-from insider import db_of, edit_event_data, events_of, rehash_everything, result, set_sitting, sit, start
-from learners import key_of
 from item_bank import runtime
 from item_bank.models import ExamSession, Item, ItemParameter, Response, utcnow
-from learners import sign_in
 
 
 def _mark_passed(db, sid):

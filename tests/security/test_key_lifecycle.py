@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from certs_testlib import HOST, STATUS_URL, IssuerEnv
 from cryptography.hazmat.primitives import serialization
 
 from certs.keys import KeyStore, SigningKey, TrustStore, utcnow
@@ -23,7 +24,6 @@ from certs.status_check import clear_status_list_cache
 from certs.status_list import build_status_list_credential
 from certs.verdict import Status
 from certs.verify import verify
-from certs_testlib import HOST, STATUS_URL, IssuerEnv
 
 SUITES = [RDFC, JCS]
 

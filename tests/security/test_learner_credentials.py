@@ -15,12 +15,12 @@ import json
 import zlib
 
 import pytest
+from learners import PASSWORD, learner_headers
 from sqlalchemy import select
 
 from item_bank import accounts
 from item_bank.db import transaction
 from item_bank.models import ApiToken
-from learners import PASSWORD, learner_headers
 
 EXAM = "social-media-frontline"
 

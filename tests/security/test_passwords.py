@@ -15,9 +15,10 @@ from item_bank.db import transaction
 
 NAME, EMAIL = "Ada Lovelace", "ada.lovelace@example.com"
 
-COMMON = ["1234567890", "１２３４５６７８９０", " 1234567890 ", "1234567890!", "12345 67890", "qwertyuiop", "QWERTYUIOP",
-          "password123", "Password123!", "P@ssw0rd2024", "p a s s w o r d 1", "iloveyou12", "1q2w3e4r5t",
-          "basketball", "Basketball99", "trustno1trustno1", "passwordpassword", "monkey1234!", "0987654321"]
+COMMON = ["1234567890", "１２３４５６７８９０", " 1234567890 ", "1234567890!", "12345 67890", "qwertyuiop",
+          "QWERTYUIOP", "password123", "Password123!", "P@ssw0rd2024", "p a s s w o r d 1", "iloveyou12",
+          "1q2w3e4r5t", "basketball", "Basketball99", "trustno1trustno1", "passwordpassword", "monkey1234!",
+          "0987654321"]
 SIMPLE = ["aaaaaaaaaa", "zzzzzzzzzzzzzzzzzz", "abababababab", "abcabcabcabc", "abcdefghijkl", "9876543210",
           "          "]
 PERSONAL = ["adalovelace1815", "Ada Lovelace 2024", "4d4 l0v3l4c3!", "lovelace2024!", "ada.lovelace@example.com",

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from learners import PASSWORD
 from sqlalchemy import func, select
 
 from item_bank import accounts
 from item_bank.db import transaction
 from item_bank.models import ApiToken, AuditEvent, Candidate
-from learners import PASSWORD
 
 OWNER = "ada@example.com"
 

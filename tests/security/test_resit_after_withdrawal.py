@@ -15,16 +15,15 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from insider import FRONTLINE, MANAGER, RECERT, admin_post, certificate_of, cli, db_of, events_of, result, sit, start
+from learners import answer_to_the_end, sign_in
 from sqlalchemy import func, select, update
 
 from certs.models import Certificate, ResitAllowance
 from certs.records import audit_report
 from certs.service import REFUSED_KIND
-from insider import (FRONTLINE, MANAGER, RECERT, admin_post, certificate_of, cli, db_of, events_of,
-                     result, sit, start)
 from item_bank.db import Base, make_engine
 from item_bank.models import utcnow
-from learners import answer_to_the_end, sign_in
 from migrations import alembic_config, upgrade
 
 EMAIL = "holder@example.com"
@@ -81,7 +80,8 @@ def test_a_sitting_under_way_when_the_certificate_was_withdrawn_earns_none(clien
 def test_reinstating_lifts_the_bar(client, app, role_token):
     cert_id = _withdrawn(client, app, role_token, "suspend")
     _refused(start(client, FRONTLINE), cert_id, "suspended")
-    assert admin_post(client, role_token, f"/certificates/{cert_id}/reinstate", {"reason": "cleared"}).status_code == 200
+    reinstated = admin_post(client, role_token, f"/certificates/{cert_id}/reinstate", {"reason": "cleared"})
+    assert reinstated.status_code == 200
     assert start(client, FRONTLINE).status_code == 201
 
 

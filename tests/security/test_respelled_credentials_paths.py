@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 from learners import sit
 from respelling import TRICKS_BY_NAME
 
-
 EXAM = "social-media-frontline"  # its certificates are signed with eddsa-rdfc-2022
 # the reported exploit and two more spellings of the same graph
 TRICKS = [TRICKS_BY_NAME[name] for name in ("full_iri_keys", "alias_terms", "included_node")]

@@ -7,7 +7,6 @@ import shutil
 import threading
 
 import pytest
-
 from test_signin_links import AccessLog, _link, _register
 
 pytestmark = pytest.mark.browser

@@ -13,12 +13,12 @@ import json
 import threading
 
 import pytest
+from learners import PASSWORD
 from sqlalchemy import select
 
 from item_bank import accounts
 from item_bank.db import transaction
 from item_bank.models import ApiToken, AuditEvent
-from learners import PASSWORD
 
 EMAIL = "ada@example.com"
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from learners import PASSWORD
 from sqlalchemy import func, select
 
 from item_bank import signin_throttle
 from item_bank.db import transaction
 from item_bank.models import SigninFailure, as_utc
-from learners import PASSWORD
 
 VICTIM = "ada@example.com"
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
@@ -175,8 +175,9 @@ def test_unknown_addresses_are_counted_alike(app, client):
 
 def test_the_counts_are_shared_by_every_worker(app, client):
     """Another process (another app on the same database) sees the failures counted by this one."""
-    from api import create_app
     from learners import GENEROUS_RATE_LIMITS
+
+    from api import create_app
 
     other = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "test-secret", "TESTING": True,
                         "CERTAMEN_KEY_DIR": app.config["CERTAMEN_KEY_DIR"], **GENEROUS_RATE_LIMITS})
