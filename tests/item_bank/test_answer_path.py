@@ -17,6 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from item_bank import accounts, audit, delivery, runtime
 from item_bank.audit import verify_chain
 from item_bank.db import make_engine, make_session_factory, transaction
+from item_bank.delivery import answering, scoring
+from item_bank.delivery.engine_sessions import cache, pool_of
+from item_bank.delivery.statements import stored_answers
 from item_bank.models import ApiToken, Candidate, ExamSession, Item, utcnow
 from item_bank.runtime import engine_config
 
@@ -49,25 +52,25 @@ def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
 
 def kept_engine_session(factory, sid: str):
     with transaction(factory) as db:
-        pool = delivery._pool_of(db, delivery.get_session(db, sid))
-    entry = delivery._engine_sessions._entries.get((pool.database, sid))
+        pool = pool_of(db, delivery.get_session(db, sid))
+    entry = cache._entries.get((pool.database, sid))
     return None if entry is None else entry.session
 
 
 def replayed_engine_session(factory, sid: str):
     with transaction(factory) as db:
         row = delivery.get_session(db, sid)
-        pool = delivery._pool_of(db, row)
-        scored = [r for r in delivery._stored_answers(db, sid) if r.scored]
-        session = delivery._replay(pool, row, scored)
+        pool = pool_of(db, row)
+        scored = [r for r in stored_answers(db, sid) if r.scored]
+        session = delivery.replay(pool, row, scored)
     session.next_item()
     return session
 
 
 def test_the_kept_engine_session_is_the_one_a_replay_builds(factory, monkeypatch):
     replays = []
-    replay = delivery._replay
-    monkeypatch.setattr(delivery, "_replay", lambda *args: replays.append(1) or replay(*args))
+    replay = scoring.replay
+    monkeypatch.setattr(scoring, "replay", lambda *args: replays.append(1) or replay(*args))
     sid = new_sitting(factory, "kept@example.com")
     kept = kept_engine_session(factory, sid)  # the start's
     assert kept is not None and kept.to_state() == replayed_engine_session(factory, sid).to_state()
@@ -93,9 +96,9 @@ def test_the_kept_engine_session_is_the_one_a_replay_builds(factory, monkeypatch
 
 def kept_entry(factory, sid: str):
     with transaction(factory) as db:
-        pool = delivery._pool_of(db, delivery.get_session(db, sid))
+        pool = pool_of(db, delivery.get_session(db, sid))
     key = (pool.database, sid)
-    return key, delivery._engine_sessions._entries.get(key)
+    return key, cache._entries.get(key)
 
 
 def test_a_kept_engine_session_is_used_only_at_the_sitting_version_it_was_kept_at(factory):
@@ -104,12 +107,12 @@ def test_a_kept_engine_session_is_used_only_at_the_sitting_version_it_was_kept_a
     answer(factory, sid, 1)
     key, kept = kept_entry(factory, sid)
     seq, presented_at = kept.version
-    assert delivery._engine_sessions.take(key, (seq + 1, presented_at)) is None
-    delivery._engine_sessions.keep(key, kept.session, kept.row, kept.head)
-    assert delivery._engine_sessions.take(key, (seq, presented_at.replace(microsecond=(presented_at.microsecond + 1) % 10**6))) is None
-    delivery._engine_sessions.keep(key, kept.session, kept.row, kept.head)
-    assert delivery._engine_sessions.take(key, kept.version) is kept.session
-    assert delivery._engine_sessions.take(key, kept.version) is None  # taken: gone, not handed out twice
+    assert cache.take(key, (seq + 1, presented_at)) is None
+    cache.keep(key, kept.session, kept.row, kept.head)
+    assert cache.take(key, (seq, presented_at.replace(microsecond=(presented_at.microsecond + 1) % 10**6))) is None
+    cache.keep(key, kept.session, kept.row, kept.head)
+    assert cache.take(key, kept.version) is kept.session
+    assert cache.take(key, kept.version) is None  # taken: gone, not handed out twice
 
 
 def test_an_answer_stored_by_another_worker_makes_this_workers_entry_stale(factory):
@@ -117,15 +120,15 @@ def test_an_answer_stored_by_another_worker_makes_this_workers_entry_stale(facto
     sid = new_sitting(factory, "elsewhere@example.com")
     answer(factory, sid, 0)
     key, stale = kept_entry(factory, sid)
-    delivery._engine_sessions._entries.pop(key)  # as if the next answer went to another worker
+    cache._entries.pop(key)  # as if the next answer went to another worker
     answer(factory, sid, 1)
-    delivery._engine_sessions._entries[key] = stale  # this worker still holds its old entry
+    cache._entries[key] = stale  # this worker still holds its old entry
     outcome = answer(factory, sid, 2)
     assert outcome.answered == 3
     if not outcome.finished:
         assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
     with transaction(factory) as db:
-        assert len(delivery._stored_answers(db, sid)) == 3
+        assert len(stored_answers(db, sid)) == 3
         assert verify_chain(db).ok
 
 
@@ -135,7 +138,7 @@ def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch)
     with transaction(factory) as db:
         before = delivery.get_session(db, sid).pending_seq
 
-    write_answer, in_transaction = delivery._write_answer, factory.kw["bind"].dialect.name != "postgresql"
+    write_answer, in_transaction = answering.write_answer, factory.kw["bind"].dialect.name != "postgresql"
 
     def fail(*args, **kwargs):
         if in_transaction:  # SQLite: the writes are made, then rolled back; on PostgreSQL the write commits
@@ -143,7 +146,7 @@ def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch)
         raise RuntimeError("the database went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(delivery, "_write_answer", fail)  # after the engine session recorded the answer
+        patch.setattr(answering, "write_answer", fail)  # after the engine session recorded the answer
         with pytest.raises(RuntimeError):
             answer(factory, sid, 1)
     assert kept_engine_session(factory, sid) is None  # it had recorded an answer that was not stored
@@ -174,7 +177,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
     sid = new_sitting(factory, "statements@example.com")
     answer(factory, sid, 0)  # the first answer in this process also reads the sitting's snapshot
     if previous_answer != "here":
-        delivery._engine_sessions._entries.pop(kept_entry(factory, sid)[0])
+        cache._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
         row = delivery.get_session(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
@@ -199,7 +202,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
     kinds = [s.split(None, 1)[0].upper() for s in seen]
     assert [k for k in kinds if k != "SELECT"] == (["WITH"] if postgres else ["INSERT", "UPDATE", "INSERT"])
     with transaction(factory) as db:
-        assert len(delivery._stored_answers(db, sid)) == 2 and verify_chain(db).ok
+        assert len(stored_answers(db, sid)) == 2 and verify_chain(db).ok
         assert db.get(ExamSession, sid).pending_seq == 3
 
 
@@ -254,7 +257,7 @@ def test_an_answer_writes_only_what_it_changes(factory):
 def test_engine_configs_are_shared_by_content_and_never_across_snapshots(factory):
     with transaction(factory) as db:
         row = delivery.get_session(db, new_sitting(factory, "config@example.com"))
-        pool = delivery._pool_of(db, row)
+        pool = pool_of(db, row)
         snapshot = dict(row.cat_config)
     with_plan = {**snapshot, "pretest_plan": {"3": int(pool.item_ids[0])}}
     assert engine_config(pool, with_plan) is engine_config(pool, {**snapshot, "pretest_plan": {}})
@@ -275,35 +278,28 @@ def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(fa
     sid = new_sitting(factory, "race@example.com")
     answer(factory, sid, 0)
     if previous_answer != "here":
-        delivery._engine_sessions._entries.pop(kept_entry(factory, sid)[0])
+        cache._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
         row = delivery.get_session(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
-    present_next, raced, written = delivery._present_next, [], []
+    raced, written = [], []
+    write_answer = answering.write_answer
 
     def another_request_answers_first(*args, **kwargs):
-        present_next(*args, **kwargs)
         if not raced:
-            raced.append(None)  # the other request's own steps take the usual path
+            raced.append(None)  # the other request's own write goes straight on
             raced[0] = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=0)
+        result = write_answer(*args, **kwargs)
+        written.append("nothing" if isinstance(result, scoring.Stale) else "written")
+        return result
 
-    def counted_write(*args, **kwargs):
-        try:
-            write_answer(*args, **kwargs)
-            written.append("written")
-        except Exception as exc:
-            written.append(type(exc).__name__)
-            raise
-
-    write_answer = delivery._write_answer
-    monkeypatch.setattr(delivery, "_present_next", another_request_answers_first)
-    monkeypatch.setattr(delivery, "_write_answer", counted_write)
+    monkeypatch.setattr(answering, "write_answer", another_request_answers_first)
     outcome = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=0)
     assert not raced[0].duplicate and outcome.duplicate and outcome.answered == 2
     # The other request's write, then this one's, which found the sitting moved on (before any constraint fired).
-    assert written == ["written", "_StaleSitting"]
+    assert written == ["written", "nothing"]
     with transaction(factory) as db:
-        stored = delivery._stored_answers(db, sid)
+        stored = stored_answers(db, sid)
         assert [r.seq for r in stored] == [1, 2] and db.get(ExamSession, sid).pending_seq == 3
         assert verify_chain(db).ok
 
@@ -361,7 +357,7 @@ def answer_with(factory, sid: str, token: str) -> delivery.AnswerOutcome:
 def stored_count(factory, sid: str) -> int:
     with transaction(factory) as db:
         assert verify_chain(db).ok
-        return len(delivery._stored_answers(db, sid))
+        return len(stored_answers(db, sid))
 
 
 @pytest.mark.parametrize("since", ["signed out", "expired", "someone else's token"])
@@ -393,11 +389,11 @@ def test_a_known_sitting_answered_meanwhile_by_another_worker_is_not_answered_tw
     token, sid = signed_in_sitting(factory, f"retry-{retry.replace(' ', '-')}@example.com")
     answer_with(factory, sid, token)
     key, stale = kept_entry(factory, sid)
-    delivery._engine_sessions._entries.pop(key)  # the next answer goes to another worker
+    cache._entries.pop(key)  # the next answer goes to another worker
     first = answer_with(factory, sid, token)
-    delivery._engine_sessions._entries[key] = stale  # this worker still knows the sitting at seq 2
+    cache._entries[key] = stale  # this worker still knows the sitting at seq 2
     with transaction(factory) as db:
-        answered = delivery._stored_answers(db, sid)[1]
+        answered = stored_answers(db, sid)[1]
         item = db.get(Item, answered.item_id)
     choice = answered.choice if retry == "same answer" else (answered.choice + 1) % len(item.options)
     if retry == "same answer":

@@ -1,0 +1,52 @@
+"""How a sitting ends: its decision, its feedback per area and the exam.finish event."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from engine.irt import logistic_prob
+from item_bank import audit
+from item_bank.delivery.rows import Sitting, StoredAnswer
+from item_bank.models import utcnow
+from item_bank.runtime import RuntimePool
+
+
+def finish(row: Sitting, pool: RuntimePool, scored: Sequence[StoredAnswer], decision: str | None,
+           stop_reason: str | None) -> None:
+    row.state = "completed"
+    row.pending_item_id = None
+    row.pending_seq = None
+    row.finished_at = utcnow()
+    row.decision = decision
+    row.stop_reason = stop_reason
+    row.area_feedback = area_feedback(pool, scored, float(row.cat_config["cut_score"]))
+
+
+def area_feedback(pool: RuntimePool, responses: Sequence[StoredAnswer], cut_score: float) -> list[dict[str, Any]]:
+    """Per area: did the learner score at least what a borderline passer would on the same items?
+
+    Reports only a verdict per area, never which answers were right, so no key leaks.
+    """
+    positions = np.array([pool.position(r.item_id) for r in responses], dtype=np.int64)
+    scores = np.array([r.score for r in responses], dtype=float)
+    expected = logistic_prob(cut_score, pool.a[positions], pool.b[positions],
+                           pool.c[positions], pool.d[positions])
+    areas = np.array([pool.areas[p] for p in positions])
+    feedback = []
+    for slug in sorted(set(areas.tolist())):
+        mask = areas == slug
+        meets = bool(scores[mask].sum() + 1e-9 >= expected[mask].sum())
+        feedback.append({"area": slug, "items": int(mask.sum()), "meets_standard": meets})
+    return feedback
+
+
+def record_finish(db: Session, row: Sitting, items: int, actor: str,
+                  head: audit.ChainHead | None) -> audit.ChainHead:
+    """The exam.finish event (which also seals the sitting's chain) for a sitting `finish` has ended after
+    `items` answers."""
+    return audit.record(db, actor=actor, kind="exam.finish", subject=f"session:{row.id}", head=head,
+                        data={"decision": row.decision, "theta": row.theta, "se": row.se,
+                              "items": items, "stop_reason": row.stop_reason})
