@@ -13,9 +13,9 @@ from api.errors import register_error_handlers
 from api.http import BoundedJSONProvider
 from certs.keys import KeyStore
 from certs.service import IssuerSettings
-from item_bank.db import make_engine, make_session_factory
 from item_bank.pdf_fonts import use_font_dir
 from settings import Settings
+from storage.db import make_engine, make_session_factory
 
 
 def _secret_key_file(instance_path: Path) -> str:

@@ -13,7 +13,7 @@ from certs import checkpoints, resits
 from certs.records import audit_report
 from certs.service import add_policy_change, certificate_row, change_status
 from item_bank import accounts, integrity
-from item_bank.models import AuditEvent, Candidate, Exam
+from storage import AuditEvent, Candidate, Exam
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from api import limits
 from api.auth import require_role
 from api.services import issuer, unit_of_work
-from certs.models import Certificate
 from certs.pdf import PdfCredentialError, extract_credential_from_pdf, render_certificate_pdf
 from certs.service import roster, status_list_credential, verify_credential
 from errors import CertamenError, Kind
+from storage import Certificate
 
 bp = Blueprint("hr", __name__)
 

@@ -24,7 +24,7 @@ from api.services import (
 from certs.service import candidate_certificates
 from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
-from item_bank.models import Candidate, Exam, ExamSession
+from storage import Candidate, Exam, Sitting
 
 bp = Blueprint("learner", __name__)
 
@@ -54,7 +54,7 @@ def _signed_in_learner() -> int:
     return me
 
 
-def _own_session(db, session_id: str) -> ExamSession:
+def _own_session(db, session_id: str) -> Sitting:
     """Only the signed-in learner who sat it may see a sitting; to anyone else it does not exist."""
     return delivery.get_session(db, session_id, candidate_id=_signed_in_learner())
 
@@ -85,9 +85,9 @@ def index():
         sittings = []
         if candidate:
             sittings = db.execute(
-                select(ExamSession)
-                .where(ExamSession.candidate_id == candidate.id)
-                .order_by(ExamSession.started_at.desc())
+                select(Sitting)
+                .where(Sitting.candidate_id == candidate.id)
+                .order_by(Sitting.started_at.desc())
             ).scalars().all()
         running = {s.exam_id: s.id for s in sittings if s.state == "in_progress"}
         return render_template("index.html", exams=exams, candidate=candidate, sittings=sittings, running=running)
@@ -208,7 +208,7 @@ def sit(session_id: str):
         return _item_page(row, item)
 
 
-def _item_page(row: ExamSession, item: delivery.PresentedItem, error: str | None = None):
+def _item_page(row: Sitting, item: delivery.PresentedItem, error: str | None = None):
     return render_template("item.html", item=item, exam=row.exam, error=error,
                            max_length=int(row.cat_config.get("max_length", 0)) or None,
                            seconds_left=delivery.seconds_left(row))

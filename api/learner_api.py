@@ -23,12 +23,12 @@ from api.services import (
     unit_of_work,
 )
 from item_bank import accounts, delivery
-from item_bank.models import Candidate, Exam, ExamSession
+from storage import Candidate, Exam, Sitting
 
 bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
 
 
-def _own_session(db, session_id: str) -> ExamSession:
+def _own_session(db, session_id: str) -> Sitting:
     return delivery.get_session(db, session_id, candidate_id=require_learner())
 
 
@@ -36,7 +36,7 @@ def _session_view(db, session_id: str) -> dict[str, Any]:
     return _api_view(delivery.session_view(db, _own_session(db, session_id)))
 
 
-def _api_view(view: delivery.SessionView) -> dict[str, Any]:
+def _api_view(view: delivery.SittingView) -> dict[str, Any]:
     body = view.as_dict()
     if view.state == "completed":
         body["result_url"] = url_for("learner_api.result", session_id=view.session_id)

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from api.auth import require_role
 from api.http import json_body
 from api.services import unit_of_work
-from calibration.runs import CalibrationRun, calibrate, publish, responses_from_database, rollback
-from item_bank.models import Item, ItemParameter, ParameterSet
+from calibration.runs import calibrate, publish, responses_from_database, rollback
+from storage import CalibrationRun, Item, ItemParameter, ParameterSet
 
 
 def fits_database_id(value: int) -> bool:

@@ -9,13 +9,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certs.models import Certificate
 from certs.resits import check_may_sit
 from certs.service import IssuanceRefused, IssuerSettings, issue_for_session, record_refusal, renewable_certificate
 from item_bank import accounts, delivery, signin_throttle
-from item_bank import db as database
-from item_bank.db import transaction
-from item_bank.models import Candidate, Exam
+from storage import Candidate, Certificate, Exam
+from storage import db as database
+from storage.db import transaction
 
 
 def session_factory() -> sessionmaker[Session]:
@@ -69,7 +68,7 @@ def _check_may_start(db: Session, candidate_id: int, exam: Exam) -> None:
         renewable_certificate(db, candidate_id, exam)
 
 
-def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SessionView:
+def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SittingView:
     """Start the exam, or resume the sitting in progress; safe when two starts race. Returns the
     sitting as its learner sees it, read in the same transaction.
 

@@ -30,15 +30,22 @@ from sqlalchemy import insert, select  # noqa: E402
 from calibration.pilot import pilot_parameters  # noqa: E402
 from certs import checkpoints  # noqa: E402
 from certs.keys import KeyStore  # noqa: E402
-from certs.models import Certificate  # noqa: E402
 from certs.records import audit_report, certificate_problems  # noqa: E402
 from certs.service import IssuerSettings, issue_for_session  # noqa: E402
 from item_bank import audit, delivery  # noqa: E402
 from item_bank.content import load_bank  # noqa: E402
-from item_bank.db import make_engine, make_session_factory, transaction  # noqa: E402
 from item_bank.loader import load_bank as load_into_db  # noqa: E402
-from item_bank.models import AuditEvent, Candidate, ExamSession, Item, Response, utcnow  # noqa: E402
 from migrations import upgrade  # noqa: E402
+from storage import (  # noqa: E402
+    AuditEvent,
+    Candidate,
+    Certificate,  # noqa: E402
+    Item,
+    Response,
+    Sitting,
+    utcnow,
+)
+from storage.db import make_engine, make_session_factory, transaction  # noqa: E402
 
 EXAM = "social-media-frontline"
 TEMPLATES = 12  # genuine sittings to clone: mixed passes and fails
@@ -78,9 +85,9 @@ class Cloner:
 
     def _read(self, sid: str) -> dict[str, Any]:
         db = self.db
-        row = db.get(ExamSession, sid)
+        row = db.get(Sitting, sid)
         return {
-            "sitting": {c.name: getattr(row, c.name) for c in ExamSession.__table__.columns},
+            "sitting": {c.name: getattr(row, c.name) for c in Sitting.__table__.columns},
             "responses": [{c.name: getattr(r, c.name) for c in Response.__table__.columns if c.name != "id"}
                           for r in row.responses],
             "events": [(e.kind, e.actor, e.data) for e in db.execute(
@@ -113,7 +120,7 @@ class Cloner:
                              {"session": sid, "exam": cert.exam_id, "kind": "initial"}, events)
             self.next_index += 1
         conn = self.db.connection()
-        for table, rows in ((Candidate, candidates), (ExamSession, sittings), (Response, responses),
+        for table, rows in ((Candidate, candidates), (Sitting, sittings), (Response, responses),
                             (AuditEvent, events), (Certificate, certificates)):
             if rows:
                 conn.execute(insert(table.__table__), rows)
@@ -161,7 +168,7 @@ def main() -> None:
                 cloner.clone(min(2_000, sittings - TEMPLATES))
         with transaction(factory) as db:
             counts = {name: db.query(model).count() for name, model in
-                      (("sittings", ExamSession), ("responses", Response), ("events", AuditEvent),
+                      (("sittings", Sitting), ("responses", Response), ("events", AuditEvent),
                        ("certificates", Certificate))}
             chains, chain_s = timed(lambda: audit.verify_chain(db))
             certs_problems, certs_s = timed(lambda: certificate_problems(db))

@@ -5,12 +5,11 @@ already running keep the set they pinned), and rollback re-activates the set it 
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from calibration.data import ResponseData
 from calibration.estimate import fit
@@ -19,39 +18,14 @@ from calibration.report import build_report, render_html, render_pdf
 from calibration.result import CalibrationResult
 from errors import CertamenError, Kind
 from item_bank import audit
-from item_bank.db import Base
 from item_bank.loader import active_parameter_set, publish_parameter_set
-from item_bank.models import ExamSession, Item, ItemParameter, ParameterSet, Response, utcnow
+from storage import CalibrationRun, Item, ItemParameter, ParameterSet, Response, Sitting
 
 MIN_LINKING_ITEMS = 5
 MIN_PRETEST_RESPONSES = 200
 # Items answered fewer times than this are left out of a run (their estimates would be noise) and named.
 MIN_ITEM_RESPONSES = 50
 MIN_DISCRIMINATION = 0.05
-
-
-class CalibrationRun(Base):
-    __tablename__ = "calibration_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(300))
-    model: Mapped[str] = mapped_column(String(10))
-    exam_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    n_persons: Mapped[int] = mapped_column(Integer)
-    n_responses: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | published
-    base_parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
-    parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("parameter_sets.id"), nullable=True)
-    linking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # method and constants
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
-    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)  # item id -> {a, b, c, se_a, se_b} on the bank scale
-    proposals: Mapped[list[str]] = mapped_column(JSON, default=list)  # pretest items ready for promotion
-    notes: Mapped[str] = mapped_column(Text, default="")
-    # The review report, rendered once from the fitted result (which is not kept as an object).
-    report_html: Mapped[str] = mapped_column(Text, default="")
-    report_pdf: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
 
 
 class RunError(CertamenError, ValueError):
@@ -65,11 +39,11 @@ def responses_from_database(db: Session, exam_id: str | None = None) -> Response
     query = (
         select(Response.session_id, Item.external_id, Response.score)
         .join(Item, Item.id == Response.item_id)
-        .join(ExamSession, ExamSession.id == Response.session_id)
-        .where(ExamSession.state == "completed")
+        .join(Sitting, Sitting.id == Response.session_id)
+        .where(Sitting.state == "completed")
     )
     if exam_id:
-        query = query.where(ExamSession.exam_id == exam_id)
+        query = query.where(Sitting.exam_id == exam_id)
     rows = db.execute(query).all()
     if not rows:
         raise RunError("no completed sittings with responses" + (f" for exam {exam_id!r}" if exam_id else ""))
@@ -79,9 +53,9 @@ def responses_from_database(db: Session, exam_id: str | None = None) -> Response
 
 def _live_exposure(db: Session, exam_id: str | None) -> dict[str, float]:
     """Share of completed sittings that saw each item."""
-    sittings = select(ExamSession.id).where(ExamSession.state == "completed")
+    sittings = select(Sitting.id).where(Sitting.state == "completed")
     if exam_id:
-        sittings = sittings.where(ExamSession.exam_id == exam_id)
+        sittings = sittings.where(Sitting.exam_id == exam_id)
     total = db.execute(select(func.count()).select_from(sittings.subquery())).scalar() or 0
     if not total:
         return {}

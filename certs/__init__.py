@@ -1,7 +1,8 @@
 """Signed, verifiable certificates: W3C Verifiable Credentials 2.0 / Open Badges 3.0.
 
-No database, no web framework: functions take plain dataclasses / dicts and return dicts,
-bytes or verdict objects; the application persists credentials and serves the routes.
+The credential functions (keys, signing, verifying, status lists, PDF) take plain dataclasses / dicts and
+return dicts, bytes or verdict objects, with no database; the issuance workflows (`service`, `records`,
+`resits`, `checkpoints`, `key_lifecycle`) read and write the `storage` tables in the caller's transaction.
 
 Typical use::
 

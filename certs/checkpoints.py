@@ -30,7 +30,7 @@ from certs.errors import CertificateError
 from certs.keys import KeyStore, SigningKey, TrustStore, format_datetime, utcnow
 from errors import Kind
 from item_bank import audit, merkle
-from item_bank.models import AuditEvent
+from storage import AuditEvent
 
 TYPE = "CertamenAuditCheckpoint"
 DOMAIN = b"certamen-audit-checkpoint/v1\n"

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certs.keys import KeyStore, SigningKey, format_datetime
-from certs.models import Certificate
 from item_bank import audit
+from storage import Certificate
 
 
 def rotate_key(db: Session, keys: KeyStore, *, actor: str) -> SigningKey:

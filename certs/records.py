@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 
 from certs import checkpoints
 from certs.keys import TrustStore
-from certs.models import Certificate, ResitAllowance
 from certs.resits import ALLOW_RESIT_KIND
 from item_bank import audit
 from item_bank.audit import TreeHead
-from item_bank.models import AuditEvent, as_utc
 from item_bank.rescoring import rederive_sittings
+from storage import AuditEvent, Certificate, ResitAllowance, as_utc
 
 STATUS_KINDS = ("certificate.issue", "certificate.suspend", "certificate.reinstate", "certificate.revoke",
                 ALLOW_RESIT_KIND)

@@ -16,10 +16,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from certs.errors import CertificateError
-from certs.models import Certificate, ResitAllowance
 from errors import Kind
 from item_bank import audit
-from item_bank.models import Exam, as_utc, utcnow
+from storage import Certificate, Exam, ResitAllowance, as_utc, utcnow
 
 ALLOW_RESIT_KIND = "certificate.allow_resit"
 

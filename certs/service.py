@@ -17,7 +17,6 @@ from certs.credential import CertificateFacts, Issuer, StatusRef, issue_credenti
 from certs.credential import Exam as AchievementFacts
 from certs.errors import CertificateError, IssuanceRefused
 from certs.keys import KeyStore, TrustStore
-from certs.models import Certificate, PolicyChange
 from certs.policy import (
     CertificateState,
     PolicyDecision,
@@ -46,8 +45,8 @@ from certs.verify import verify
 from errors import Kind
 from item_bank import audit
 from item_bank.content import area_titles
-from item_bank.models import AuditEvent, Candidate, Exam, ExamSession, as_utc, utcnow
 from item_bank.rescoring import rederive_sitting
+from storage import AuditEvent, Candidate, Certificate, Exam, PolicyChange, Sitting, as_utc, utcnow
 
 __all__ = ["CertificateError", "IssuanceRefused"]  # re-exported: callers import them from here
 
@@ -152,7 +151,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
     existing = db.execute(select(Certificate).where(Certificate.session_id == session_id)).scalar_one_or_none()
     if existing is not None:
         return existing
-    sitting = db.get(ExamSession, session_id)
+    sitting = db.get(Sitting, session_id)
     if sitting is None or sitting.state != "completed" or sitting.decision != "pass":
         return None
     _refuse_unless_earned(db, sitting)
@@ -229,7 +228,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
 REFUSED_KIND = "certificate.refused"
 
 
-def _refuse_unless_earned(db: Session, sitting: ExamSession) -> None:
+def _refuse_unless_earned(db: Session, sitting: Sitting) -> None:
     """A certificate rests on what the sitting recorded -- its answers replayed under its rules -- never on
     the row's decision alone, and is not issued while a suspended or revoked certificate bars the exam."""
     derived = rederive_sitting(db, sitting.id)

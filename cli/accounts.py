@@ -7,7 +7,7 @@ import sys
 from sqlalchemy import select
 
 from cli.common import CommandError, add_json_option, emit, session_factory, settings
-from item_bank.db import transaction
+from storage.db import transaction
 
 
 def cmd_learner_link(args: argparse.Namespace) -> None:
@@ -23,7 +23,7 @@ def cmd_learner_link(args: argparse.Namespace) -> None:
 
 def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
     from item_bank.integrity import grant_attempt
-    from item_bank.models import Candidate, Exam
+    from storage import Candidate, Exam
 
     with transaction(session_factory()) as db:
         candidate = db.execute(select(Candidate).where(Candidate.email == args.email.strip().lower())).scalar()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cli.common import CommandError, add_json_option, emit, issuer_settings, read_json, session_factory
-from item_bank.db import transaction
+from storage.db import transaction
 
 
 def _audit_trust(args: argparse.Namespace):

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cli.common import add_json_option, emit, session_factory
-from item_bank.db import transaction
+from storage.db import transaction
 
 
 def cmd_bank_load(args: argparse.Namespace) -> None:
@@ -33,7 +33,7 @@ def cmd_bank_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_bank_list(args: argparse.Namespace) -> None:
-    from item_bank.models import Item
+    from storage import Item
 
     with transaction(session_factory()) as db:
         query = select(Item).where(Item.is_current.is_(True)).order_by(Item.external_id)

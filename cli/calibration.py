@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from cli.common import CommandError, add_json_option, database_url, emit, session_factory
-from item_bank.db import make_engine, make_session_factory, transaction
+from storage.db import make_engine, make_session_factory, transaction
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -64,7 +64,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_calibration_list(args: argparse.Namespace) -> None:
-    from calibration.runs import CalibrationRun
+    from storage import CalibrationRun
 
     with transaction(session_factory()) as db:
         runs = [{"id": r.id, "created_at": r.created_at, "source": r.source, "model": r.model,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import CommandError, add_json_option, emit, issuer_settings, parse_when, session_factory
-from item_bank.db import transaction
+from storage.db import transaction
 
 
 def cmd_verify(args: argparse.Namespace) -> None:

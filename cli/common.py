@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from errors import CertamenError
-from item_bank.db import database_url as _normalised_url
-from item_bank.db import make_engine, make_session_factory
 from item_bank.pdf_fonts import use_font_dir
 from settings import Settings
+from storage.db import database_url as _normalised_url
+from storage.db import make_engine, make_session_factory
 
 
 class CommandError(CertamenError):

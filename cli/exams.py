@@ -6,11 +6,11 @@ import argparse
 from sqlalchemy import select
 
 from cli.common import CommandError, add_json_option, emit, session_factory
-from item_bank.db import transaction
+from storage.db import transaction
 
 
 def cmd_exam_list(args: argparse.Namespace) -> None:
-    from item_bank.models import Exam
+    from storage import Exam
 
     with transaction(session_factory()) as db:
         exams = [{"id": e.id, "title": e.title, "kind": e.kind, "version": e.version, "cut_score": e.cut_score,

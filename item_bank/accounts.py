@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError, Kind
 from item_bank import audit, passwords
-from item_bank.models import ApiToken, Candidate, as_utc, utcnow
+from storage import ApiToken, Candidate, as_utc, utcnow
 
 LEARNER_SESSION_DAYS = 30
 SIGNIN_LINK_MINUTES = 15  # a link is read and used at once; one that sat in a mailbox is stale

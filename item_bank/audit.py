@@ -6,7 +6,7 @@ event extends the "global" chain. An event's hash covers its content and the has
 event of the same chain (GENESIS for the first); `chain_seq` numbers the events of a chain 1, 2, ...
 
 Locking. A sitting's chain is only ever extended while the sitting's exam_sessions row is locked:
-by a transaction that holds it (SELECT ... FOR UPDATE in delivery._submit, or the row it has just
+by a transaction that holds it (SELECT ... FOR UPDATE in delivery.answering, or the row it has just
 inserted), or, for an optimistic answer on PostgreSQL, by the one statement that also updates that
 row, and only if the row is still at the answered seq. So it takes no lock of its own; the unique
 (chain, chain_seq) constraint is the backstop -- two racing appends cannot both become seq n, the
@@ -30,7 +30,7 @@ Reading the head. Appending needs the chain's head (its newest event's seq and h
 it up, unless the caller passes the head it read with `head_columns` in a statement it runs anyway:
 delivery reads a sitting's head together with the sitting's row (and its lock, unless the answer is
 optimistic), one round trip fewer per answer; on PostgreSQL an answer to a sitting whose previous
-answer the same process wrote uses the head that answer left (delivery._EngineSessions). A head read or
+answer the same process wrote uses the head that answer left (delivery.engine_sessions). A head read or
 kept that way can only be stale, never ahead (it was read before the append; on PostgreSQL a statement
 that waited for the row lock sees other tables as they were when it began), and a stale head makes the
 insert collide on (chain, chain_seq), so the request retries instead of forking the chain. A statement
@@ -66,7 +66,7 @@ from sqlalchemy import ColumnElement, Connection, ScalarSelect, insert, or_, sel
 from sqlalchemy.orm import Session
 
 from item_bank.merkle import EMPTY_ROOT, MerkleFrontier, leaf_hash
-from item_bank.models import AuditEvent, ExamSession, Item, Response, utcnow
+from storage import AuditEvent, Item, Response, Sitting, utcnow
 
 GENESIS = "0" * 64
 GLOBAL = "global"
@@ -341,7 +341,7 @@ def _check_sittings(conn: Connection, walk: _Walk, sealed: set[str], problems: l
     """Every sitting has an audit trail, a completed one (with a chain of its own) a sealed chain, and
     its state and decision are the ones its exam.finish event recorded."""
     for session_id, state, decision in conn.execute(
-        select(ExamSession.id, ExamSession.state, ExamSession.decision).order_by(ExamSession.id)
+        select(Sitting.id, Sitting.state, Sitting.decision).order_by(Sitting.id)
     ):
         subject = SESSION_PREFIX + session_id
         own_chain = walk.starts.get(subject) == subject

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from errors import CertamenError, Kind
 from item_bank import audit
 from item_bank.loader import active_parameter_set, publish_parameter_set
-from item_bank.models import Item, ItemParameter, utcnow
+from storage import Item, ItemParameter, utcnow
 
 # draft -> review -> pretest -> operational -> retired; review may send an item back to draft.
 TRANSITIONS: dict[str, set[str]] = {

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import derive_sympson_hetter
-from item_bank.models import Exam, ExposureControl
 from item_bank.runtime import engine_config, pool_for, session_config
+from storage import Exam, ExposureControl
 
 # Deriving for the target itself leaves a new sample of examinees above it about half the time.
 DERIVATION_MARGIN = 0.05

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError, Kind
 from item_bank import audit
-from item_bank.models import AttemptGrant, ExamSession, as_utc, utcnow
+from storage import AttemptGrant, Sitting, as_utc, utcnow
 
 FINISHED = ("completed", "abandoned")
 
@@ -84,10 +84,10 @@ _LATEST_GRANT = (select(AttemptGrant.granted_at)
                         AttemptGrant.exam_id == bindparam("exam_id"))
                  .order_by(AttemptGrant.granted_at.desc()).limit(1).scalar_subquery())
 _FINISHED_SITTINGS = (
-    select(ExamSession.decision, ExamSession.finished_at, ExamSession.started_at, _LATEST_GRANT.label("granted"))
-    .where(ExamSession.candidate_id == bindparam("candidate_id"), ExamSession.exam_id == bindparam("exam_id"),
-           ExamSession.state.in_(FINISHED))
-    .order_by(ExamSession.started_at)
+    select(Sitting.decision, Sitting.finished_at, Sitting.started_at, _LATEST_GRANT.label("granted"))
+    .where(Sitting.candidate_id == bindparam("candidate_id"), Sitting.exam_id == bindparam("exam_id"),
+           Sitting.state.in_(FINISHED))
+    .order_by(Sitting.started_at)
 )
 
 

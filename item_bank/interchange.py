@@ -32,8 +32,9 @@ import json
 import os
 import re
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Iterable, Union
+from typing import IO, Any
 
 import yaml
 
@@ -58,7 +59,7 @@ DEFAULT_DIFFICULTY = 0.0
 _JSON_FIELDS = {"id", "area", "difficulty", "scenario", "question", "options", "key", "enemies", "status"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
-PathOrFile = Union[str, os.PathLike, IO[bytes]]
+PathOrFile = str | os.PathLike | IO[bytes]
 
 
 # ------------------------------------------------------------------ export

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from item_bank import audit, exposure
 from item_bank.content import Bank, ContentError, ExamSource, ItemSource
 from item_bank.integrity import IntegrityRules
-from item_bank.models import Exam, Item, ItemParameter, ParameterSet, utcnow
+from storage import Exam, Item, ItemParameter, ParameterSet, utcnow
 
 # A provisional parameter source maps the items that lack parameters to (a, b, c) triples.
 ProvisionalSource = Callable[[list[ItemSource]], dict[str, tuple[float, float, float]]]

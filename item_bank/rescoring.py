@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from item_bank import audit
 from item_bank.delivery import StoredAnswer, pretest_plan, replay, time_limit_decision
-from item_bank.models import AuditEvent, ExamSession, Item, Response
 from item_bank.runtime import pool_for, snapshot_digest
+from storage import AuditEvent, Item, Response, Sitting
 
 CHUNK = 500  # sittings read per round trip in rederive_sittings
 
@@ -55,14 +55,14 @@ class _ItemFacts(NamedTuple):
     key_index: int
 
 
-_SITTING_COLUMNS = (ExamSession.id, ExamSession.state, ExamSession.decision, ExamSession.seed,
-                    ExamSession.parameter_set_id, ExamSession.cat_config)
+_SITTING_COLUMNS = (Sitting.id, Sitting.state, Sitting.decision, Sitting.seed,
+                    Sitting.parameter_set_id, Sitting.cat_config)
 
 
 def rederive_sitting(db: Session, session_id: str) -> Rederived:
     """One sitting, checked all the way: its chain and seal, its responses against its exam.answer events,
     its decision against its exam.finish event, and the decision re-derived. For issuing a certificate."""
-    found = db.execute(select(*_SITTING_COLUMNS).where(ExamSession.id == session_id)).first()
+    found = db.execute(select(*_SITTING_COLUMNS).where(Sitting.id == session_id)).first()
     if found is None:
         return Rederived(None, [f"sitting {session_id}: not found"])
     sitting = _Sitting(*found)
@@ -83,7 +83,7 @@ def rederive_sittings(db: Session, session_ids: Iterable[str]) -> dict[str, Rede
     for n in range(0, len(ordered), CHUNK):
         part = ordered[n:n + CHUNK]
         sittings = {row.id: _Sitting(*row) for row in db.execute(select(*_SITTING_COLUMNS)
-                                                                   .where(ExamSession.id.in_(part)))}
+                                                                   .where(Sitting.id.in_(part)))}
         answers, starts = _answers_of(db, part), _start_events(db, part)
         for session_id in part:
             sitting = sittings.get(session_id)

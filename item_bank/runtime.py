@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import Bank, CATConfig
-from item_bank.models import Exam, ExamSession, Item, ItemParameter
+from storage import Exam, Item, ItemParameter, Sitting
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def sitting_snapshot(db: Session, sitting_id: str) -> dict[str, Any]:
     of everything else here (a cached snapshot costs a dict of references, not a copy)."""
     snapshot = _snapshots.get((database_key(db), sitting_id))
     if snapshot is None:
-        stored = db.execute(select(ExamSession.cat_config).where(ExamSession.id == sitting_id)).scalar_one()
+        stored = db.execute(select(Sitting.cat_config).where(Sitting.id == sitting_id)).scalar_one()
         snapshot = remember_snapshot(db, sitting_id, stored)
     return snapshot
 

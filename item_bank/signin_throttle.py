@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from errors import Kind
 from item_bank.accounts import AccountError, normalise_email
-from item_bank.models import SigninFailure, as_utc, utcnow
+from storage import SigninFailure, as_utc, utcnow
 
 
 @dataclass(frozen=True)

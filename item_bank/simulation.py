@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from engine import simulate
 from item_bank.exposure import pinned_parameters
 from item_bank.loader import active_parameter_set
-from item_bank.models import Exam, ParameterSet
 from item_bank.runtime import engine_config, pool_for, session_config
+from storage import Exam, ParameterSet
 
 
 def simulate_exam(db: Session, exam_id: str, *, n: int, seed: int,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError
 from item_bank import audit
-from item_bank.models import ApiToken, as_utc, utcnow
+from storage import ApiToken, as_utc, utcnow
 
 ROLES = ("hr", "psychometrician", "admin")
 PREFIX = "ctm_"

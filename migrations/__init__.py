@@ -6,7 +6,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from item_bank.db import create_private_sqlite_file
+from storage.db import create_private_sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import calibration.runs  # noqa: F401  (registers the tables)
-import certs.models  # noqa: F401
-import item_bank.models  # noqa: F401
-from item_bank.db import Base, database_url
+import storage  # noqa: F401  (registers every table)
 from settings import Settings
+from storage.db import Base, database_url
 
 config = context.config
 target_metadata = Base.metadata

@@ -50,9 +50,9 @@ def prepare_database(url: str) -> None:
     """Migrate an empty database and load the bundled bank, as `certamen init` does."""
     from calibration.pilot import pilot_parameters
     from item_bank.content import load_bank
-    from item_bank.db import make_engine, make_session_factory, transaction
     from item_bank.loader import load_bank as load_into_db
     from migrations import upgrade
+    from storage.db import make_engine, make_session_factory, transaction
 
     upgrade(url)
     engine = make_engine(url)
@@ -139,7 +139,7 @@ def client(app):
 def role_token(app):
     """A factory of bearer tokens for a role."""
     from api.auth import create_token
-    from item_bank.db import transaction
+    from storage.db import transaction
 
     def make(role: str) -> str:
         with transaction(app.extensions["db_factory"]) as db:

@@ -14,7 +14,7 @@ from cli.main import CommandError, exit_status
 from errors import CertamenError, Kind
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_PACKAGES = ("engine", "item_bank", "calibration", "certs", "settings")
+DOMAIN_PACKAGES = ("engine", "storage", "item_bank", "calibration", "certs", "organisations", "settings")
 
 
 def _all_error_classes() -> set[type[BaseException]]:

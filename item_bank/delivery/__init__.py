@@ -16,8 +16,8 @@ from item_bank.delivery.timing import DEADLINE_GRACE, close_if_overdue, seconds_
 from item_bank.delivery.views import (
     AnswerOutcome,
     PresentedItem,
-    SessionResult,
-    SessionView,
+    SittingResult,
+    SittingView,
     current_item,
     result,
     session_view,
@@ -25,7 +25,7 @@ from item_bank.delivery.views import (
 
 __all__ = [
     "DEADLINE_GRACE", "AnswerOutcome", "Conflict", "DeliveryError", "Invalid", "NotFound", "NotSignedIn",
-    "PresentedItem", "SessionResult", "SessionView", "StoredAnswer", "area_feedback", "close_if_overdue",
+    "PresentedItem", "SittingResult", "SittingView", "StoredAnswer", "area_feedback", "close_if_overdue",
     "current_item", "get_session", "pretest_plan", "replay", "result", "seconds_left", "session_view",
     "start_session", "submit_answer", "time_limit_decision",
 ]

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import AdaptiveSession
 from item_bank import accounts, audit
-from item_bank.db import autocommit, transaction
 from item_bank.delivery.engine_sessions import cache
 from item_bank.delivery.errors import Conflict, NotFound, NotSignedIn
 from item_bank.delivery.finishing import record_finish
-from item_bank.delivery.rows import ADVANCED, ReadSitting, Sitting
+from item_bank.delivery.rows import ADVANCED, ReadSitting, SittingRow
 from item_bank.delivery.scoring import STALE, Duplicate, NeedsLock, Recorded, Stale, TimeUp, checked_answer, decide
 from item_bank.delivery.statements import (
     INSERT_RESPONSE,
@@ -29,8 +28,9 @@ from item_bank.delivery.statements import (
 )
 from item_bank.delivery.timing import DEADLINE_GRACE
 from item_bank.delivery.views import AnswerOutcome, current_view, view
-from item_bank.models import utcnow
 from item_bank.runtime import database_key
+from storage import utcnow
+from storage.db import autocommit, transaction
 
 
 class Sent(NamedTuple):
@@ -50,7 +50,7 @@ class Advanced(NamedTuple):
 
     key: tuple[str, str]
     session: AdaptiveSession
-    row: Sitting
+    row: SittingRow
     head: audit.ChainHead
 
 
@@ -158,7 +158,7 @@ def _attempt(db: Session, read: ReadSitting, sent: Sent, *, locked: bool, resume
     return Answered(outcome, Advanced((decision.database, row.id), decision.session, row, written))
 
 
-def write_answer(db: Session, row: Sitting, recorded: Recorded, actor: str, head: audit.ChainHead,
+def write_answer(db: Session, row: SittingRow, recorded: Recorded, actor: str, head: audit.ChainHead,
                  token_digest: str | None = None) -> audit.ChainHead | Stale:
     """The response, the sitting as the answer left it and the audit event (plus exam.finish and its seal
     when the answer ended the exam); returns the chain's new head. The sitting's own audit chain needs no

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine import AdaptiveSession
 from item_bank import audit
-from item_bank.delivery.rows import ReadSitting, Sitting, StoredAnswer, Version, version
+from item_bank.delivery.rows import ReadSitting, SittingRow, StoredAnswer, Version, version
 from item_bank.runtime import RuntimePool, engine_config, pool_for
 
 
@@ -29,14 +29,14 @@ def replay(pool: RuntimePool, row: Any, scored: Sequence[StoredAnswer]) -> Adapt
     return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config, sitting=row.id), state)
 
 
-def pool_of(db: Session, row: Sitting) -> RuntimePool:
+def pool_of(db: Session, row: SittingRow) -> RuntimePool:
     return pool_for(db, row.parameter_set_id, row.cat_config["areas"])
 
 
 class Kept(NamedTuple):
     version: Version  # the row's
     session: AdaptiveSession
-    row: Sitting  # the sitting row as the answer (or start) that kept the entry committed it
+    row: SittingRow  # the sitting row as the answer (or start) that kept the entry committed it
     head: audit.ChainHead  # ... and the head of its audit chain then
 
 
@@ -78,7 +78,7 @@ class EngineSessions:
             return None
         return ReadSitting(replace(kept.row), kept.head, None)
 
-    def keep(self, key: tuple[str, str], session: AdaptiveSession, row: Sitting, head: audit.ChainHead) -> None:
+    def keep(self, key: tuple[str, str], session: AdaptiveSession, row: SittingRow, head: audit.ChainHead) -> None:
         """Takes `row` over: the caller is done with it (`known` hands out copies)."""
         if session.finished:
             return

@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 
 from engine.irt import logistic_prob
 from item_bank import audit
-from item_bank.delivery.rows import Sitting, StoredAnswer
-from item_bank.models import utcnow
+from item_bank.delivery.rows import SittingRow, StoredAnswer
 from item_bank.runtime import RuntimePool
+from storage import utcnow
 
 
-def finish(row: Sitting, pool: RuntimePool, scored: Sequence[StoredAnswer], decision: str | None,
+def finish(row: SittingRow, pool: RuntimePool, scored: Sequence[StoredAnswer], decision: str | None,
            stop_reason: str | None) -> None:
     row.state = "completed"
     row.pending_item_id = None
@@ -43,7 +43,7 @@ def area_feedback(pool: RuntimePool, responses: Sequence[StoredAnswer], cut_scor
     return feedback
 
 
-def record_finish(db: Session, row: Sitting, items: int, actor: str,
+def record_finish(db: Session, row: SittingRow, items: int, actor: str,
                   head: audit.ChainHead | None) -> audit.ChainHead:
     """The exam.finish event (which also seals the sitting's chain) for a sitting `finish` has ended after
     `items` answers."""

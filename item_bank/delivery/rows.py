@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 from item_bank import audit
-from item_bank.models import ExamSession, as_utc
+from storage import Sitting, as_utc
 
 
 class StoredAnswer(NamedTuple):
@@ -20,10 +20,10 @@ class StoredAnswer(NamedTuple):
 
 
 @dataclass(slots=True)
-class Sitting:
+class SittingRow:
     """An exam_sessions row as delivery works on it. The answer path reads it with one Core SELECT and
     writes what an answer changed with one Core UPDATE: the ORM's load and unit-of-work flush of the row
-    cost more Python time than the rest of writing an answer. Pages hold an ExamSession; `of` and
+    cost more Python time than the rest of writing an answer. Pages hold an Sitting; `of` and
     `copy_outcome_to` cross between the two."""
 
     id: str
@@ -45,23 +45,23 @@ class Sitting:
     finished_at: dt.datetime | None
 
     @classmethod
-    def of(cls, row: ExamSession) -> Sitting:
+    def of(cls, row: Sitting) -> SittingRow:
         return cls(*(getattr(row, name) for name in COLUMNS))
 
-    def copy_outcome_to(self, row: ExamSession) -> None:
+    def copy_outcome_to(self, row: Sitting) -> None:
         """Gives the ORM row this sitting's ending, for its unit of work to write."""
         for name in FINISHED:
             setattr(row, name, getattr(self, name))
 
 
-COLUMNS = tuple(f.name for f in fields(Sitting))
+COLUMNS = tuple(f.name for f in fields(SittingRow))
 # What an answer changes in the row: the next item and the estimate; finishing also sets the outcome.
 ADVANCED = ("pending_item_id", "pending_seq", "presented_at", "theta", "se")
 FINISHED = ADVANCED + ("state", "finished_at", "decision", "stop_reason", "area_feedback")
 
 
 class ReadSitting(NamedTuple):
-    row: Sitting
+    row: SittingRow
     head: audit.ChainHead  # the head of the sitting's audit chain, read with the row
     token_owner: int | None  # the candidate the learner token sent belongs to, if it is live
 
@@ -71,5 +71,5 @@ class ReadSitting(NamedTuple):
 Version = tuple[Any, Any]
 
 
-def version(row: Sitting) -> Version:
+def version(row: SittingRow) -> Version:
     return row.pending_seq, None if row.presented_at is None else as_utc(row.presented_at)

@@ -16,12 +16,12 @@ from engine import AdaptiveSession
 from item_bank.delivery.engine_sessions import cache, pool_of, replay
 from item_bank.delivery.errors import Conflict, Invalid
 from item_bank.delivery.finishing import finish
-from item_bank.delivery.rows import ReadSitting, Sitting, StoredAnswer, Version, version
+from item_bank.delivery.rows import ReadSitting, SittingRow, StoredAnswer, Version, version
 from item_bank.delivery.starting import pretest_plan
 from item_bank.delivery.statements import stored_answers
 from item_bank.delivery.timing import end_at_time_limit, is_overdue
-from item_bank.models import utcnow
 from item_bank.runtime import RuntimePool, item_content
+from storage import utcnow
 
 
 class Answer(NamedTuple):
@@ -162,7 +162,7 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
     return Recorded(response, event, engine_session, pool.database)
 
 
-def _stored_as_of(db: Session, row: Sitting) -> list[StoredAnswer] | None:
+def _stored_as_of(db: Session, row: SittingRow) -> list[StoredAnswer] | None:
     """The sitting's stored answers, or None if they are newer than `row` (Stale). The answer being
     decided is written last, so they never include it."""
     stored = stored_answers(db, row.id)

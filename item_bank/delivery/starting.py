@@ -11,17 +11,17 @@ from sqlalchemy.orm import Session
 from item_bank import audit
 from item_bank.delivery.engine_sessions import cache, replay
 from item_bank.delivery.errors import Conflict, NotFound
-from item_bank.delivery.rows import Sitting
+from item_bank.delivery.rows import SittingRow
 from item_bank.delivery.statements import PRETEST_ITEMS, START_CONTEXT
 from item_bank.delivery.timing import close_if_overdue
 from item_bank.exposure import pinned_parameters
 from item_bank.integrity import IntegrityRules, RuleViolation, check_may_start
-from item_bank.models import Exam, ExamSession, utcnow
 from item_bank.runtime import pool_for, remember_snapshot, session_config, snapshot_digest
+from storage import Exam, Sitting, utcnow
 
 
 def start_session(db: Session, *, candidate_id: int, exam_id: str,
-                  may_start: Callable[[Session, int, Exam], None] | None = None) -> ExamSession:
+                  may_start: Callable[[Session, int, Exam], None] | None = None) -> Sitting:
     """Start an exam, or return the sitting already in progress (one active sitting per exam).
 
     `may_start(db, candidate_id, exam)` is a further check a new sitting must pass (it raises to refuse;
@@ -31,7 +31,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     if context is None or not context[0].is_active:
         raise NotFound(f"no active exam {exam_id!r}")
     exam, params, _exposure, running_id = context
-    running = db.get(ExamSession, running_id) if running_id is not None else None
+    running = db.get(Sitting, running_id) if running_id is not None else None
     if running is not None and close_if_overdue(db, running):
         running = None
     if running is not None:
@@ -51,7 +51,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
     started = utcnow()
     snapshot = {**session_config(exam), **pinned_parameters(db, exam, params.id)}
     snapshot["pretest_plan"] = seed_pretest_items(db, exam, seed)
-    row = ExamSession(
+    row = Sitting(
         id=secrets.token_urlsafe(18),
         candidate_id=candidate_id,
         exam_id=exam.id,
@@ -83,7 +83,7 @@ def start_session(db: Session, *, candidate_id: int, exam_id: str,
                               # What the decision will be derived from, so that a later change to either shows.
                               "rules": snapshot_digest(snapshot), "parameters": pool.parameters_digest})
     # Kept before the commit, unlike an answer's: if this transaction fails, no sitting ever has this id.
-    cache.keep((pool.database, row.id), engine_session, Sitting.of(row), head)
+    cache.keep((pool.database, row.id), engine_session, SittingRow.of(row), head)
     remember_snapshot(db, row.id, snapshot)  # for a read of the sitting here later (the last answer's)
     return row
 

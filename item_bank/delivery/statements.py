@@ -12,21 +12,21 @@ from sqlalchemy.orm import Session
 
 from item_bank import accounts, audit
 from item_bank.delivery.errors import NotFound
-from item_bank.delivery.rows import ADVANCED, COLUMNS, FINISHED, ReadSitting, Sitting, StoredAnswer
-from item_bank.models import (
+from item_bank.delivery.rows import ADVANCED, COLUMNS, FINISHED, ReadSitting, SittingRow, StoredAnswer
+from item_bank.runtime import sitting_snapshot
+from storage import (
     ApiToken,
     AuditEvent,
     Candidate,
     Exam,
-    ExamSession,
     ExposureControl,
     Item,
     ParameterSet,
     Response,
+    Sitting,
 )
-from item_bank.runtime import sitting_snapshot
 
-_sittings = ExamSession.__table__
+_sittings = Sitting.__table__
 _tokens = ApiToken.__table__
 
 STORED_ANSWERS = (
@@ -103,8 +103,8 @@ WRITE_LEARNER_ANSWER_PG = _write_answer_pg(
 # pinned_parameters' db.get finds it without a query) and the id of the candidate's sitting in progress.
 START_CONTEXT = (
     select(Exam, ParameterSet, ExposureControl,
-           select(ExamSession.id).where(ExamSession.candidate_id == bindparam("candidate_id"),
-                                        ExamSession.state == "in_progress").limit(1).scalar_subquery())
+           select(Sitting.id).where(Sitting.candidate_id == bindparam("candidate_id"),
+                                        Sitting.state == "in_progress").limit(1).scalar_subquery())
     .select_from(Exam)
     .outerjoin(ParameterSet, ParameterSet.is_active.is_(True))
     .outerjoin(ExposureControl, and_(ExposureControl.exam_id == Exam.id, ExposureControl.exam_version == Exam.version,
@@ -134,11 +134,11 @@ def check_session_id(session_id: Any) -> None:
 
 
 def get_session(db: Session, session_id: str, *, for_update: bool = False,
-                candidate_id: int | None = None) -> ExamSession:
+                candidate_id: int | None = None) -> Sitting:
     """The ORM row, for pages. With `candidate_id`, a sitting of anyone else is reported as not found
     (no hint it exists)."""
     check_session_id(session_id)
-    query = select(ExamSession).where(ExamSession.id == session_id)
+    query = select(Sitting).where(Sitting.id == session_id)
     if for_update:
         query = query.with_for_update()
     row = db.execute(query).scalar_one_or_none()
@@ -158,7 +158,7 @@ def read_sitting(db: Session, session_id: str, *, lock: bool = False, token_dige
     if found is None:
         raise NotFound("no such exam session")
     *columns, head_seq, head_hash, token_candidate, token_expires = found
-    row = Sitting(**dict(zip(_READ_COLUMNS, columns, strict=True)), cat_config=sitting_snapshot(db, session_id))
+    row = SittingRow(**dict(zip(_READ_COLUMNS, columns, strict=True)), cat_config=sitting_snapshot(db, session_id))
     return ReadSitting(row, audit.ChainHead.of(head_seq, head_hash),
                        accounts.live_owner(token_candidate, token_expires))
 
@@ -169,7 +169,7 @@ def stored_answers(db: Session, session_id: str) -> list[StoredAnswer]:
     return [StoredAnswer._make(r) for r in rows]
 
 
-def write_sitting(db: Session, row: Sitting) -> None:
+def write_sitting(db: Session, row: SittingRow) -> None:
     """One UPDATE of the columns the answer changed, no others (writing area_feedback's None before
     the end would store a JSON null where the ORM leaves SQL NULL)."""
     names = FINISHED if row.state != "in_progress" else ADVANCED

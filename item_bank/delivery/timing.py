@@ -10,16 +10,16 @@ from sqlalchemy.orm import Session
 
 from item_bank.delivery.engine_sessions import pool_of, replay
 from item_bank.delivery.finishing import finish, record_finish
-from item_bank.delivery.rows import Sitting, StoredAnswer
+from item_bank.delivery.rows import SittingRow, StoredAnswer
 from item_bank.delivery.statements import get_session, stored_answers
-from item_bank.models import as_utc, utcnow
+from storage import as_utc, utcnow
 
 # Answers that arrive this late after the deadline still count: the page was submitted in time.
 DEADLINE_GRACE = dt.timedelta(seconds=10)
 
 
 class Timed(Protocol):
-    """A sitting as far as its time limit goes: a Sitting, the ORM row or a result row."""
+    """A sitting as far as its time limit goes: a SittingRow, the ORM row or a result row."""
 
     @property
     def id(self) -> str: ...
@@ -47,7 +47,7 @@ def time_limit_decision(snapshot: dict[str, Any], scored: int, theta: float) -> 
     return "pass" if enough and theta >= float(snapshot["cut_score"]) else "fail"
 
 
-def end_at_time_limit(db: Session, row: Sitting, responses: Sequence[StoredAnswer]) -> None:
+def end_at_time_limit(db: Session, row: SittingRow, responses: Sequence[StoredAnswer]) -> None:
     """Ends `row` on what was answered in time (time_limit_decision); the caller writes it."""
     pool = pool_of(db, row)
     scored = [r for r in responses if r.scored]
@@ -56,7 +56,7 @@ def end_at_time_limit(db: Session, row: Sitting, responses: Sequence[StoredAnswe
     finish(row, pool, scored, time_limit_decision(row.cat_config, len(scored), engine_session.theta), "time_limit")
 
 
-def close_if_overdue(db: Session, row: Timed) -> Sitting | None:
+def close_if_overdue(db: Session, row: Timed) -> SittingRow | None:
     """Ends a sitting whose time limit has passed (called whenever a learner looks at it): the sitting as
     closed, or None if its time was not up. The session's ORM row, if it holds one, shows the closing."""
     if not is_overdue(row):
@@ -65,7 +65,7 @@ def close_if_overdue(db: Session, row: Timed) -> Sitting | None:
     if not is_overdue(locked):  # closed meanwhile by an answer or another look
         return None
     responses = stored_answers(db, locked.id)
-    closed = Sitting.of(locked)
+    closed = SittingRow.of(locked)
     end_at_time_limit(db, closed, responses)
     closed.copy_outcome_to(locked)  # written by the unit of work, which the event's record flushes first
     record_finish(db, closed, len(responses), actor="system", head=None)

@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from item_bank.delivery.errors import Conflict, NotFound
-from item_bank.delivery.rows import Sitting
+from item_bank.delivery.rows import SittingRow
 from item_bank.delivery.statements import RESULT, check_session_id, get_session
 from item_bank.delivery.timing import close_if_overdue, seconds_left
-from item_bank.models import ExamSession, Response
 from item_bank.runtime import item_content
+from storage import Response, Sitting
 
 
 @dataclass
@@ -38,7 +38,7 @@ class PresentedItem:
 
 
 @dataclass
-class SessionView:
+class SittingView:
     """What a learner's client is told about a sitting: never keys, parameters or the estimate."""
 
     session_id: str
@@ -66,13 +66,13 @@ class AnswerOutcome:
     duplicate: bool
     finished: bool
     answered: int
-    view: SessionView  # the sitting after this answer, read in the same transaction
+    view: SittingView  # the sitting after this answer, read in the same transaction
     timed_out: bool = False  # the time limit had passed: the answer was not recorded, the sitting closed
     decision: str | None = None  # pass | fail once the sitting has ended
 
 
 @dataclass
-class SessionResult:
+class SittingResult:
     session_id: str
     exam_id: str
     exam_title: str
@@ -101,30 +101,30 @@ class SessionResult:
 
 def current_item(db: Session, session_id: str) -> PresentedItem | None:
     row = get_session(db, session_id)
-    return presented(db, close_if_overdue(db, row) or Sitting.of(row))
+    return presented(db, close_if_overdue(db, row) or SittingRow.of(row))
 
 
-def session_view(db: Session, row: ExamSession, answered: int | None = None) -> SessionView:
+def session_view(db: Session, row: Sitting, answered: int | None = None) -> SittingView:
     """The sitting as its learner sees it (closing it first if its time is up)."""
-    return current_view(db, Sitting.of(row), answered)
+    return current_view(db, SittingRow.of(row), answered)
 
 
-def current_view(db: Session, row: Sitting, answered: int | None = None) -> SessionView:
-    """session_view of a Sitting."""
+def current_view(db: Session, row: SittingRow, answered: int | None = None) -> SittingView:
+    """session_view of a SittingRow."""
     return view(db, close_if_overdue(db, row) or row, answered)
 
 
-def view(db: Session, row: Sitting, answered: int | None = None) -> SessionView:
+def view(db: Session, row: SittingRow, answered: int | None = None) -> SittingView:
     """The sitting as `row` has it (an answer just accepted in time shows the sitting it left)."""
     if answered is None and row.state == "in_progress" and row.pending_seq is not None:
         answered = row.pending_seq - 1  # seqs run 1, 2, ... without gaps up to the pending item
     if answered is None:
         answered = db.execute(select(func.count()).select_from(Response).where(Response.session_id == row.id)).scalar()
-    return SessionView(session_id=row.id, exam_id=row.exam_id, state=row.state, answered=answered,
+    return SittingView(session_id=row.id, exam_id=row.exam_id, state=row.state, answered=answered,
                        item=presented(db, row), deadline=row.deadline, seconds_left=seconds_left(row))
 
 
-def presented(db: Session, row: Sitting) -> PresentedItem | None:
+def presented(db: Session, row: SittingRow) -> PresentedItem | None:
     if row.state != "in_progress" or row.pending_item_id is None:
         return None
     item = item_content(db, row.pending_item_id)
@@ -139,7 +139,7 @@ def presented(db: Session, row: Sitting) -> PresentedItem | None:
     )
 
 
-def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> SessionResult:
+def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> SittingResult:
     """With `candidate_id`, a sitting of anyone else is reported as not found (as get_session does)."""
     check_session_id(session_id)
     found = db.execute(RESULT, {"session_id": session_id}).first()
@@ -149,7 +149,7 @@ def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> 
         found = db.execute(RESULT, {"session_id": session_id}).first()
     if found.state != "completed":
         raise Conflict("the exam is not finished yet")
-    return SessionResult(
+    return SittingResult(
         session_id=found.id,
         exam_id=found.exam_id,
         exam_title=found.title,

@@ -8,8 +8,8 @@ from learners import PASSWORD, learner_headers
 from sqlalchemy import select, update
 
 from item_bank import accounts
-from item_bank.db import transaction
-from item_bank.models import ApiToken, AuditEvent, Candidate
+from storage import ApiToken, AuditEvent, Candidate
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
 

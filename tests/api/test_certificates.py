@@ -12,10 +12,10 @@ from learners import sign_in, sit
 from ob_schema import ob_schema_errors
 from sqlalchemy import select
 
-from certs.models import Certificate
 from certs.pdf import extract_credential_from_pdf
 from certs.service import status_of, verify_credential
-from item_bank.db import transaction
+from storage import Certificate
+from storage.db import transaction
 
 FRONTLINE = "social-media-frontline"
 

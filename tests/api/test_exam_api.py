@@ -7,8 +7,8 @@ import pytest
 from learners import key_of, sign_in
 from sqlalchemy import func, select
 
-from item_bank.db import transaction
-from item_bank.models import AuditEvent, ExamSession, Item, Response
+from storage import AuditEvent, Item, Response, Sitting
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
 ITEM_FIELDS = {"seq", "item_id", "scenario", "question", "options"}
@@ -169,7 +169,7 @@ def test_result_before_the_end_is_refused(client):
 def test_session_pins_its_parameter_version(client, app):
     view = start(client)
     with transaction(app.extensions["db_factory"]) as db:
-        row = db.get(ExamSession, view["session_id"])
+        row = db.get(Sitting, view["session_id"])
         assert row.parameter_set_id is not None and row.cat_config["cut_score"] == pytest.approx(-0.3)
 
 

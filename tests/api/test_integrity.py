@@ -9,10 +9,10 @@ from learners import learner_headers
 from sqlalchemy import select
 
 from item_bank.content import ContentError, ExamSource
-from item_bank.db import transaction
 from item_bank.integrity import IntegrityRules
 from item_bank.loader import exam_fields
-from item_bank.models import AuditEvent, ExamSession, Item, Response, utcnow
+from storage import AuditEvent, Item, Response, Sitting, utcnow
+from storage.db import transaction
 
 FRONTLINE = "social-media-frontline"  # retake after 1 day, 3 attempts, 60 minutes
 
@@ -37,7 +37,7 @@ def sit(client, app, headers, *, correct: bool) -> dict:
 def age_sittings(app, days: float) -> None:
     """Moves every finished sitting `days` into the past, as if time had passed."""
     with transaction(app.extensions["db_factory"]) as db:
-        for row in db.execute(select(ExamSession).where(ExamSession.finished_at.is_not(None))).scalars():
+        for row in db.execute(select(Sitting).where(Sitting.finished_at.is_not(None))).scalars():
             row.started_at -= dt.timedelta(days=days)
             row.finished_at -= dt.timedelta(days=days)
 
@@ -85,7 +85,7 @@ def test_attempt_limit_and_the_administrators_grant(client, app, role_token):
 
 def _expire(app, session_id: str) -> None:
     with transaction(app.extensions["db_factory"]) as db:
-        db.get(ExamSession, session_id).deadline = utcnow() - dt.timedelta(minutes=1)
+        db.get(Sitting, session_id).deadline = utcnow() - dt.timedelta(minutes=1)
 
 
 def test_time_limit_is_shown_and_ends_the_sitting(client, app):

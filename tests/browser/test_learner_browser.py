@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from item_bank.db import transaction
-from item_bank.models import Item
+from storage import Item
+from storage.db import transaction
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from calibration.runs import RunError, calibrate, publish, responses_from_database, rollback
 from engine import AdaptiveSession
 from item_bank.content import ItemSource
-from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.loader import active_parameter_set, import_items
-from item_bank.models import ExamSession, Item, Response
 from item_bank.runtime import engine_config, pool_for, session_config
+from storage import Item, Response, Sitting
+from storage.db import make_engine, make_session_factory, transaction
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def simulate_sittings(db, n: int, *, seed: int = 5, pretest: dict[int, tuple[flo
     """Completed sittings whose answers follow the published a and b (and c with `guessing`). Adaptive by
     default; with `form_length`, random linear forms of that length, as in a pilot.
     `pretest` maps item id -> (a, b): every sitting also answers those items, unscored."""
-    from item_bank.models import Exam
+    from storage import Exam
 
     rng = np.random.default_rng(seed)
     exam = db.get(Exam, exam_id)
@@ -38,7 +38,7 @@ def simulate_sittings(db, n: int, *, seed: int = 5, pretest: dict[int, tuple[flo
     config = engine_config(pool, session_config(exam) | {"exposure": "randomesque"})
     thetas = rng.normal(size=n)
     for person, theta in enumerate(thetas):
-        sitting = ExamSession(id=uuid.uuid4().hex, candidate_id=_candidate(db), exam_id=exam_id, exam_version=1,
+        sitting = Sitting(id=uuid.uuid4().hex, candidate_id=_candidate(db), exam_id=exam_id, exam_version=1,
                               parameter_set_id=params.id, state="completed", seed=person,
                               cat_config=session_config(exam), decision="pass")
         db.add(sitting)
@@ -63,7 +63,7 @@ def simulate_sittings(db, n: int, *, seed: int = 5, pretest: dict[int, tuple[flo
 
 
 def _candidate(db) -> int:
-    from item_bank.models import Candidate
+    from storage import Candidate
 
     existing = db.execute(select(Candidate.id).limit(1)).scalar()
     if existing:
@@ -107,7 +107,7 @@ def test_running_sessions_keep_the_version_they_started_with(client, app, factor
     sign_in(client, "a@example.com", name="A")
     view = client.post("/api/v1/sessions", json={"exam_id": "social-media-frontline"}).get_json()
     with transaction(factory) as db:
-        pinned = db.get(ExamSession, view["session_id"]).parameter_set_id
+        pinned = db.get(Sitting, view["session_id"]).parameter_set_id
         simulate_sittings(db, 300, seed=9, form_length=40)
         run = calibrate(db, responses_from_database(db), model="2PL", source="db", actor="test")
         publish(db, run.id, actor="test")
@@ -116,7 +116,7 @@ def test_running_sessions_keep_the_version_they_started_with(client, app, factor
                     json={"seq": item["seq"], "item_id": item["item_id"], "choice": 0})
     assert r.status_code == 201
     with transaction(factory) as db:
-        assert db.get(ExamSession, view["session_id"]).parameter_set_id == pinned
+        assert db.get(Sitting, view["session_id"]).parameter_set_id == pinned
         assert active_parameter_set(db).id != pinned
 
 

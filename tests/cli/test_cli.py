@@ -75,8 +75,8 @@ def test_audit_verify_and_token(initialised):
 
 def test_learner_sign_in_link_and_attempt_grant(initialised):
     from item_bank import accounts
-    from item_bank.db import make_engine, make_session_factory, transaction
-    from item_bank.models import ApiToken, AttemptGrant
+    from storage import ApiToken, AttemptGrant
+    from storage.db import make_engine, make_session_factory, transaction
 
     engine = make_engine(initialised)
     try:

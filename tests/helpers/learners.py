@@ -40,8 +40,8 @@ def key_of(app, item_ref: str) -> int:
     """The answer key of an item (what a learner never sees), read from the app's database."""
     from sqlalchemy import select
 
-    from item_bank.db import transaction
-    from item_bank.models import Item
+    from storage import Item
+    from storage.db import transaction
 
     with transaction(app.extensions["db_factory"]) as db:
         return db.execute(select(Item.key_index).where(Item.external_id == item_ref,

@@ -16,12 +16,12 @@ from sqlalchemy.exc import IntegrityError
 
 from item_bank import accounts, audit, delivery, runtime
 from item_bank.audit import verify_chain
-from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.delivery import answering, scoring
 from item_bank.delivery.engine_sessions import cache, pool_of
 from item_bank.delivery.statements import stored_answers
-from item_bank.models import ApiToken, Candidate, ExamSession, Item, utcnow
 from item_bank.runtime import engine_config
+from storage import ApiToken, Candidate, Item, Sitting, utcnow
+from storage.db import make_engine, make_session_factory, transaction
 
 EXAM = "social-media-frontline"
 
@@ -203,7 +203,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
     assert [k for k in kinds if k != "SELECT"] == (["WITH"] if postgres else ["INSERT", "UPDATE", "INSERT"])
     with transaction(factory) as db:
         assert len(stored_answers(db, sid)) == 2 and verify_chain(db).ok
-        assert db.get(ExamSession, sid).pending_seq == 3
+        assert db.get(Sitting, sid).pending_seq == 3
 
 
 def test_a_start_reads_the_exam_its_parameters_and_the_running_sitting_in_one_statement(factory):
@@ -247,11 +247,11 @@ def test_an_answer_writes_only_what_it_changes(factory):
     sid = new_sitting(factory, "nulls@example.com")
     answer(factory, sid, 0)
     with transaction(factory) as db:
-        row = db.get(ExamSession, sid)
+        row = db.get(Sitting, sid)
         assert row.state == "in_progress" and row.pending_seq == 2 and row.theta is not None
-        assert db.execute(select(func.count()).select_from(ExamSession).where(
-            ExamSession.id == sid, ExamSession.area_feedback.is_(None), ExamSession.decision.is_(None),
-            ExamSession.finished_at.is_(None))).scalar() == 1
+        assert db.execute(select(func.count()).select_from(Sitting).where(
+            Sitting.id == sid, Sitting.area_feedback.is_(None), Sitting.decision.is_(None),
+            Sitting.finished_at.is_(None))).scalar() == 1
 
 
 def test_engine_configs_are_shared_by_content_and_never_across_snapshots(factory):
@@ -300,7 +300,7 @@ def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(fa
     assert written == ["written", "nothing"]
     with transaction(factory) as db:
         stored = stored_answers(db, sid)
-        assert [r.seq for r in stored] == [1, 2] and db.get(ExamSession, sid).pending_seq == 3
+        assert [r.seq for r in stored] == [1, 2] and db.get(Sitting, sid).pending_seq == 3
         assert verify_chain(db).ok
 
 
@@ -323,7 +323,7 @@ def test_a_sittings_snapshot_is_read_once_and_shares_its_exams_settings(factory)
         finally:
             event.remove(engine, "before_cursor_execute", statement)
         assert seen == []  # cached when the sittings started in this process
-        assert [db.get(ExamSession, sid).cat_config for sid in (first, second)] == snapshots
+        assert [db.get(Sitting, sid).cat_config for sid in (first, second)] == snapshots
     runtime._snapshots.clear()  # as in another worker: read once, then cached
     with transaction(factory) as db:
         event.listen(engine, "before_cursor_execute", statement)
@@ -379,7 +379,7 @@ def test_a_token_no_longer_good_since_the_previous_answer_is_refused_and_nothing
         answer_with(factory, sid, token)
     assert stored_count(factory, sid) == 1
     with transaction(factory) as db:
-        assert db.get(ExamSession, sid).pending_seq == 2
+        assert db.get(Sitting, sid).pending_seq == 2
 
 
 @pytest.mark.parametrize("retry", ["same answer", "different answer"])

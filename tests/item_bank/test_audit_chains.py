@@ -22,9 +22,9 @@ from sqlalchemy.orm import sessionmaker
 
 from item_bank import audit, delivery
 from item_bank.audit import GENESIS, GLOBAL, SEAL_KIND, verify_chain
-from item_bank.db import Base, make_engine, make_session_factory, transaction
-from item_bank.models import AuditEvent, Candidate, ExamSession, Item, Response
 from migrations import alembic_config, upgrade
+from storage import AuditEvent, Candidate, Item, Response, Sitting
+from storage.db import Base, make_engine, make_session_factory, transaction
 
 EXAM = "social-media-frontline"
 
@@ -94,7 +94,7 @@ def test_each_sitting_has_its_own_contiguous_chain_and_a_closing_seal(database_u
             assert {e.subject for e in events} == {chain}
             assert [e.kind for e in events[:1 + answered]] == ["exam.start"] + ["exam.answer"] * answered
             assert [e.data["seq"] for e in events[1:1 + answered]] == list(range(1, answered + 1))
-            finished = db.get(ExamSession, sid).state == "completed"
+            finished = db.get(Sitting, sid).state == "completed"
             assert [e.kind for e in events[1 + answered:]] == (["exam.finish"] if finished else [])
             seals = seals_of(db, chain)
             if finished:
@@ -229,7 +229,7 @@ def test_deleting_a_whole_finished_chain_is_detected(trail):
         seal = seals_of(db, chain)[0]
         db.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
         db.execute(delete(Response).where(Response.session_id == trail.a))
-        db.execute(delete(ExamSession).where(ExamSession.id == trail.a))
+        db.execute(delete(Sitting).where(Sitting.id == trail.a))
     assert problems(trail.factory) == [
         f"chain {chain}: closed by event {seal.id} with {count} events, but none remain (the whole chain was removed)"]
 
@@ -277,7 +277,7 @@ def _forge_answer(db, chain: str, subject: str, seq: int, item: Item, choice: in
 def test_forged_answer_at_the_tail_of_a_sitting_in_progress_is_detected(trail):
     chain = f"session:{trail.c}"
     with transaction(trail.factory) as db:
-        item = db.get(Item, db.get(ExamSession, trail.c).pending_item_id)
+        item = db.get(Item, db.get(Sitting, trail.c).pending_item_id)
         forged = _forge_answer(db, chain, chain, 4, item, item.key_index)
     assert problems(trail.factory) == [
         f"event {forged.id}: exam.answer for {chain} seq 4 has no stored response (response removed, or event forged)"]
@@ -298,7 +298,7 @@ def test_forged_answer_on_the_global_chain_is_detected_even_with_a_forged_respon
     """The global chain's newest event has no successor, so a sitting's answers must be on its own chain."""
     chain = f"session:{trail.c}"
     with transaction(trail.factory) as db:
-        row = db.get(ExamSession, trail.c)
+        row = db.get(Sitting, trail.c)
         item = db.get(Item, row.pending_item_id)
         forged = _forge_answer(db, GLOBAL, chain, row.pending_seq, item, item.key_index)
         db.add(Response(session_id=trail.c, seq=row.pending_seq, item_id=item.id, choice=item.key_index, score=1))

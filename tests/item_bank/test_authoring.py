@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from item_bank.authoring import WorkflowError, bank_stats, set_status
-from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.loader import active_parameter_set
-from item_bank.models import AuditEvent
+from storage import AuditEvent
+from storage.db import make_engine, make_session_factory, transaction
 
 
 @pytest.fixture

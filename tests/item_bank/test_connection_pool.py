@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from item_bank import db
+from storage import db
 
 pytestmark = pytest.mark.postgres
 

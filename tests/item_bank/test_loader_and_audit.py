@@ -7,10 +7,10 @@ from sqlalchemy import func, select, update
 
 from item_bank.audit import verify_chain
 from item_bank.content import load_bank
-from item_bank.db import make_engine, make_session_factory, transaction
 from item_bank.loader import load_bank as load_into_db
-from item_bank.models import AuditEvent, Item, ParameterSet
 from migrations import upgrade
+from storage import AuditEvent, Item, ParameterSet
+from storage.db import make_engine, make_session_factory, transaction
 
 
 def _factory(url):

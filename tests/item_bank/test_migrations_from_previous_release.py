@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from item_bank.audit import GENESIS, _digest, verify_chain
-from item_bank.db import make_engine, make_session_factory, transaction
-from item_bank.models import Candidate, Exam, ExamSession
 from migrations import upgrade
+from storage import Candidate, Exam, Sitting
+from storage.db import make_engine, make_session_factory, transaction
 
 PREVIOUS_RELEASE_HEAD = "0005"
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
@@ -83,12 +83,12 @@ def test_upgrade_from_the_previous_release_keeps_every_row_and_the_audit_trail(e
             learner = db.get(Candidate, 1)
             assert (learner.name, learner.email, learner.password_hash) == ("Old Learner", "old@example.com", None)
             assert db.get(Exam, "old-exam-a").integrity == {}  # no rules until the exam file sets some
-            states = dict(db.execute(select(ExamSession.id, ExamSession.state)).all())
+            states = dict(db.execute(select(Sitting.id, Sitting.state)).all())
             # One sitting in progress per learner now: the most recent stays, the older one is set aside
             # (abandoned, not deleted: its response is still there).
             assert states == {"newer-sitting": "in_progress", "older-sitting": "abandoned"}
-            assert all(len(db.get(ExamSession, sid).responses) == 1 for sid in states)
-            assert db.get(ExamSession, "newer-sitting").deadline is None
+            assert all(len(db.get(Sitting, sid).responses) == 1 for sid in states)
+            assert db.get(Sitting, "newer-sitting").deadline is None
             report = verify_chain(db)
             assert report.ok, report.problems
             assert report.checked == 5

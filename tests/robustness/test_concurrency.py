@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from item_bank.audit import verify_chain
-from item_bank.db import transaction
-from item_bank.models import AuditEvent, Candidate, ExamSession, Response
+from storage import AuditEvent, Candidate, Response, Sitting
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
 THREADS = 8
@@ -132,8 +132,8 @@ def test_different_answers_to_one_item_at_once_one_wins(app, live_server):
 def _race_starts(app, base: str, email: str, auth: dict) -> tuple[list, int]:
     results = all_at_once(THREADS, lambda i: call("POST", f"{base}/api/v1/sessions", {"exam_id": EXAM}, auth))
     with transaction(app.extensions["db_factory"]) as db:
-        running = db.execute(select(func.count()).select_from(ExamSession).join(Candidate)
-                             .where(Candidate.email == email, ExamSession.state == "in_progress")).scalar()
+        running = db.execute(select(func.count()).select_from(Sitting).join(Candidate)
+                             .where(Candidate.email == email, Sitting.state == "in_progress")).scalar()
     return results, running
 
 

@@ -23,8 +23,8 @@ from learners import live_learner_headers
 from pg_cluster import free_port
 from sqlalchemy import select
 
-from item_bank.db import make_engine, make_session_factory, transaction
-from item_bank.models import Item
+from storage import Item
+from storage.db import make_engine, make_session_factory, transaction
 
 REPO = Path(__file__).resolve().parents[2]
 EXAM = "social-media-frontline"

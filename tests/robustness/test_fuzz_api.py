@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import func, select
 
-from item_bank.db import Base, transaction
+from storage.db import Base, transaction
 
 EXAM = "social-media-frontline"
 
@@ -30,7 +30,7 @@ EXAM = "social-media-frontline"
 
 def row_counts(app) -> dict[str, int]:
     """Rows in every table: a bad request must leave all of them as they were."""
-    import certs.models  # noqa: F401  (registers the certificate tables on Base.metadata)
+    import storage  # noqa: F401  (registers every table)
 
     with transaction(app.extensions["db_factory"]) as db:
         return {t.name: db.execute(select(func.count()).select_from(t)).scalar() for t in Base.metadata.sorted_tables}
@@ -381,7 +381,7 @@ def _register_raw(client, **fields):
                                    "O'Brien; DROP TABLE candidates;--", "<script>alert(1)</script>"])
 @pytest.mark.parametrize("field", ["name", "organisation"])
 def test_unusual_but_valid_text_is_kept_as_sent(client, app, field, value):
-    from item_bank.models import Candidate
+    from storage import Candidate
 
     r = _register_raw(client, **{field: value})
     assert r.status_code == 202, r.get_json()

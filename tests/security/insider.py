@@ -12,8 +12,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from item_bank.audit import GENESIS, GLOBAL, SEAL_KIND, _digest, _timestamp
-from item_bank.db import transaction
-from item_bank.models import AuditEvent, ExamSession
+from storage import AuditEvent, Sitting
+from storage.db import transaction
 
 FRONTLINE = "social-media-frontline"
 RECERT = "social-media-recert"
@@ -106,4 +106,4 @@ def delete_events(db: Session, ids: list[int]) -> None:
 
 
 def set_sitting(db: Session, session_id: str, **values: Any) -> None:
-    db.execute(update(ExamSession).where(ExamSession.id == session_id).values(**values))
+    db.execute(update(Sitting).where(Sitting.id == session_id).values(**values))

@@ -29,10 +29,9 @@ from insider import (
 from sqlalchemy import select, update
 
 from certs import checkpoints
-from certs.models import Certificate
 from certs.records import audit_report
 from item_bank import audit, merkle
-from item_bank.models import AuditEvent
+from storage import AuditEvent, Certificate
 
 # ---------------------------------------------------------------- the tree (no database)
 

@@ -14,9 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from item_bank.db import Base, make_engine, make_session_factory, transaction
-from item_bank.models import ApiToken, as_utc, utcnow
 from migrations import upgrade
+from storage import ApiToken, as_utc, utcnow
+from storage.db import Base, make_engine, make_session_factory, transaction
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 ROWS = [  # (id, role, label, candidate, expires_at, revoked)

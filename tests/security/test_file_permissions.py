@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from certs.keys import KeyStore
-from item_bank.db import make_engine
+from storage.db import make_engine
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_certamen_init_creates_the_database_owner_only(tmp_path, permissive_umas
 
 
 def test_only_sqlite_urls_create_a_file(tmp_path, monkeypatch):
-    from item_bank.db import create_private_sqlite_file
+    from storage.db import create_private_sqlite_file
 
     monkeypatch.chdir(tmp_path)
     for url in ("postgresql://u@localhost/certamen", "postgresql+psycopg://u@h:5432/t_abc", "sqlite://",

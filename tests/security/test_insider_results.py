@@ -17,11 +17,10 @@ from insider import db_of, edit_event_data, events_of, rehash_everything, result
 from learners import key_of, sign_in
 from sqlalchemy import func, select, update
 
-from certs.models import Certificate
 from certs.records import audit_report
 from certs.service import REFUSED_KIND
 from item_bank import runtime
-from item_bank.models import ExamSession, Item, ItemParameter, Response, utcnow
+from storage import Certificate, Item, ItemParameter, Response, Sitting, utcnow
 
 
 def _mark_passed(db, sid):
@@ -53,14 +52,14 @@ def _wrong_answers_unscored(db, sid):
 
 def _cut_score_lowered(db, sid):
     _mark_passed(db, sid)
-    row = db.get(ExamSession, sid)
+    row = db.get(Sitting, sid)
     set_sitting(db, sid, cat_config={**row.cat_config, "cut_score": -10.0})
 
 
 def _items_made_easier(db, sid):
     """Lower the difficulty of the sitting's parameter set (and restart, so the change is read)."""
     _mark_passed(db, sid)
-    pinned = db.get(ExamSession, sid).parameter_set_id
+    pinned = db.get(Sitting, sid).parameter_set_id
     db.execute(update(ItemParameter).where(ItemParameter.parameter_set_id == pinned).values(b=ItemParameter.b - 3))
     runtime.clear_cache()
 

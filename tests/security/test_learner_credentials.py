@@ -19,8 +19,8 @@ from learners import PASSWORD, learner_headers
 from sqlalchemy import select
 
 from item_bank import accounts
-from item_bank.db import transaction
-from item_bank.models import ApiToken
+from storage import ApiToken
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
 
@@ -70,15 +70,15 @@ def test_answering_through_the_json_api_needs_the_bearer_token_not_the_cookie(ap
     page = browser.get(f"/sit/{sitting}")
     assert page.status_code == 200
     with transaction(app.extensions["db_factory"]) as db:
-        from item_bank.models import ExamSession, Item
+        from storage import Item, Sitting
 
-        row = db.get(ExamSession, sitting)
+        row = db.get(Sitting, sitting)
         item = db.get(Item, row.pending_item_id).external_id
         seq = row.pending_seq
     r = browser.post(f"/api/v1/sessions/{sitting}/answers", json={"seq": seq, "item_id": item, "choice": 0})
     assert r.status_code == 401
     with transaction(app.extensions["db_factory"]) as db:
-        assert db.get(ExamSession, sitting).pending_seq == seq  # nothing was recorded
+        assert db.get(Sitting, sitting).pending_seq == seq  # nothing was recorded
 
 
 def _csrf(browser) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from errors import Kind
 from item_bank import accounts, passwords
-from item_bank.db import transaction
+from storage.db import transaction
 
 NAME, EMAIL = "Ada Lovelace", "ada.lovelace@example.com"
 

@@ -14,8 +14,8 @@ from learners import PASSWORD
 from sqlalchemy import func, select
 
 from item_bank import accounts
-from item_bank.db import transaction
-from item_bank.models import ApiToken, AuditEvent, Candidate
+from storage import ApiToken, AuditEvent, Candidate
+from storage.db import transaction
 
 OWNER = "ada@example.com"
 

@@ -19,12 +19,11 @@ from insider import FRONTLINE, MANAGER, RECERT, admin_post, certificate_of, cli,
 from learners import answer_to_the_end, sign_in
 from sqlalchemy import func, select, update
 
-from certs.models import Certificate, ResitAllowance
 from certs.records import audit_report
 from certs.service import REFUSED_KIND
-from item_bank.db import Base, make_engine
-from item_bank.models import utcnow
 from migrations import alembic_config, upgrade
+from storage import Certificate, ResitAllowance, utcnow
+from storage.db import Base, make_engine
 
 EMAIL = "holder@example.com"
 

@@ -17,8 +17,8 @@ from learners import PASSWORD
 from sqlalchemy import select
 
 from item_bank import accounts
-from item_bank.db import transaction
-from item_bank.models import ApiToken, AuditEvent
+from storage import ApiToken, AuditEvent
+from storage.db import transaction
 
 EMAIL = "ada@example.com"
 

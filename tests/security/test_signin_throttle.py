@@ -18,8 +18,8 @@ from learners import PASSWORD
 from sqlalchemy import func, select
 
 from item_bank import signin_throttle
-from item_bank.db import transaction
-from item_bank.models import SigninFailure, as_utc
+from storage import SigninFailure, as_utc
+from storage.db import transaction
 
 VICTIM = "ada@example.com"
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}

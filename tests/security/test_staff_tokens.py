@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 
 from item_bank import accounts, staff_tokens
-from item_bank.db import transaction
-from item_bank.models import ApiToken, AuditEvent
+from storage import ApiToken, AuditEvent
+from storage.db import transaction
 
 ROSTER = "/api/v1/hr/roster?organisation=Acme"
 

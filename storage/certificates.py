@@ -1,14 +1,22 @@
-"""Stored certificates and policy changes (tables on the item bank's metadata)."""
+"""Issued certificates, policy changes that shorten them, and re-sit allowances after a withdrawal."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from item_bank.db import Base
-from item_bank.models import Candidate, Exam, utcnow
+from storage.bank import Exam
+from storage.db import Base, utcnow
+from storage.people import Candidate
 
 
 class Certificate(Base):

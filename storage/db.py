@@ -1,6 +1,7 @@
 """Database plumbing: one declarative Base, an engine from DATABASE_URL, transactional scopes."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import stat
@@ -152,3 +153,12 @@ def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
     writes twice belongs in `transaction`."""
     with autocommit_connection(factory.kw["bind"]) as conn, factory(bind=conn) as session:
         yield session
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without their zone; they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
