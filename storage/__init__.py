@@ -7,6 +7,19 @@ from storage.bank import ITEM_STATUSES, Exam, ExposureControl, Item, ItemParamet
 from storage.calibration import CalibrationRun
 from storage.certificates import Certificate, PolicyChange, ResitAllowance
 from storage.db import Base, as_utc, utcnow
+from storage.organisations import (
+    ASSIGNMENT_SCOPES,
+    ORG_ROLES,
+    UNIT_KINDS,
+    AssignedExam,
+    Assignment,
+    Employee,
+    Organisation,
+    OrgUnit,
+    StaffAccount,
+    StaffRole,
+    TenantScoped,
+)
 from storage.people import ApiToken, Candidate, SigninFailure
 from storage.sittings import SITTING_STATES, AttemptGrant, Response, Sitting
 
@@ -29,5 +42,7 @@ __all__ = [
     "PolicyChange",
     "ResitAllowance",
     "CalibrationRun",
+    "Organisation", "OrgUnit", "Employee", "StaffAccount", "StaffRole", "Assignment", "AssignedExam",
+    "TenantScoped", "ORG_ROLES", "UNIT_KINDS", "ASSIGNMENT_SCOPES",
     "Base", "as_utc", "utcnow",
 ]
