@@ -33,8 +33,8 @@ from certs.keys import KeyStore  # noqa: E402
 from certs.records import audit_report, certificate_problems  # noqa: E402
 from certs.service import IssuerSettings, issue_for_session  # noqa: E402
 from item_bank import audit, delivery  # noqa: E402
-from item_bank.content import load_bank  # noqa: E402
-from item_bank.loader import load_bank as load_into_db  # noqa: E402
+from item_bank.content import read_bank  # noqa: E402
+from item_bank.loader import store_bank  # noqa: E402
 from migrations import upgrade  # noqa: E402
 from storage import (  # noqa: E402
     AuditEvent,
@@ -156,7 +156,7 @@ def main() -> None:
         engine = make_engine(url)
         factory = make_session_factory(engine)
         with transaction(factory) as db:
-            load_into_db(db, load_bank(), provisional=pilot_parameters)
+            store_bank(db, read_bank(), provisional=pilot_parameters)
         keys = KeyStore(Path(tmp) / "keys", host="bench.example")
         settings = IssuerSettings(public_url="https://bench.example", name="Bench", keys=keys)
         templates = genuine_sittings(factory, settings)

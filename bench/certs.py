@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from certs import jsonld, signing  # noqa: E402
-from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, issue_credential  # noqa: E402
+from certs.credential import Achievement, CertificateFacts, Issuer, StatusRef, issue_credential  # noqa: E402
 from certs.keys import KeyStore  # noqa: E402
 from certs.pdf import render_certificate_pdf  # noqa: E402
 from certs.status_list import STATUS_SIZE, STATUS_VALUES, build_status_list_credential, new_list  # noqa: E402
@@ -51,7 +51,7 @@ def make_facts(did: str, i: int, now: datetime) -> CertificateFacts:
         certificate_id=f"https://{HOST}/c/{i:08d}",
         learner_name=f"{NAMES[i % len(NAMES)]} {i}",
         learner_email=f"learner{i}@example.com",
-        exam=Exam(id=f"https://{HOST}/exams/smrc-frontline",
+        exam=Achievement(id=f"https://{HOST}/exams/smrc-frontline",
                   name="Social Media Risk & Compliance — Front-line",
                   description="Adaptive exam on social media risk for front-line staff.",
                   criteria="Pass the adaptive exam at or above the cut score.",

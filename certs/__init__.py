@@ -6,7 +6,7 @@ return dicts, bytes or verdict objects, with no database; the issuance workflows
 
 Typical use::
 
-    from certs import (KeyStore, CertificateFacts, Exam, Issuer, StatusRef,
+    from certs import (KeyStore, CertificateFacts, Achievement, Issuer, StatusRef,
                        issue_credential, render_certificate_pdf)
     from certs.verify import verify
 
@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .credential import (
+    Achievement,
     CertificateFacts,
     CredentialError,
-    Exam,
     Issuer,
     StatusRef,
     build_credential,
@@ -92,7 +92,7 @@ __all__ = [
     "KeyStore", "KeyStoreError", "KeyStatus", "KeyInfo", "SigningKey", "TrustStore",
     "trust_store_for", "did_web_from_host", "did_web_document_url", "did_key_document",
     # credentials
-    "CertificateFacts", "Exam", "Issuer", "StatusRef", "CredentialError", "build_credential",
+    "CertificateFacts", "Achievement", "Issuer", "StatusRef", "CredentialError", "build_credential",
     "issue_credential", "credential_summary", "email_matches",
     # proofs
     "sign", "verify_signature", "RDFC", "JCS",

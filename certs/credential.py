@@ -64,7 +64,7 @@ class Issuer:
 
 
 @dataclass(frozen=True)
-class Exam:
+class Achievement:
     """The exam / achievement certified."""
 
     id: str                      # stable URL of the achievement (exam definition)
@@ -89,7 +89,7 @@ class CertificateFacts:
     certificate_id: str          # credential id: URL (or urn:uuid:...) of the certificate
     learner_name: str
     learner_email: str
-    exam: Exam
+    exam: Achievement
     issuer: Issuer
     scheme_name: str
     scheme_version: str
@@ -397,7 +397,7 @@ def credential_summary(credential: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "CertificateFacts", "Exam", "Issuer", "StatusRef", "CredentialError", "build_credential",
+    "CertificateFacts", "Achievement", "Issuer", "StatusRef", "CredentialError", "build_credential",
     "issue_credential", "credential_summary", "email_identity", "identity_hash", "email_matches",
     "normalize_email", "CREDENTIAL_CONTEXT",
 ]

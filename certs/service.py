@@ -13,8 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from certs.credential import CertificateFacts, Issuer, StatusRef, issue_credential
-from certs.credential import Exam as AchievementFacts
+from certs.credential import Achievement, CertificateFacts, Issuer, StatusRef, issue_credential
 from certs.errors import CertificateError, IssuanceRefused
 from certs.keys import KeyStore, TrustStore
 from certs.policy import (
@@ -174,7 +173,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         certificate_id=settings.certificate_url(cert_id),
         learner_name=candidate.name,
         learner_email=candidate.email,
-        exam=AchievementFacts(
+        exam=Achievement(
             id=settings.exam_url(certified.id),
             name=certified.title,
             description=certified.description,

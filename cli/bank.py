@@ -12,12 +12,12 @@ from storage.db import transaction
 
 def cmd_bank_load(args: argparse.Namespace) -> None:
     from calibration.pilot import pilot_parameters
-    from item_bank.content import CONTENT_DIR, load_bank
-    from item_bank.loader import load_bank as load_into_db
+    from item_bank.content import CONTENT_DIR, read_bank
+    from item_bank.loader import store_bank
 
-    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    bank = read_bank(Path(args.content) if args.content else CONTENT_DIR)
     with transaction(session_factory()) as db:
-        report = load_into_db(db, bank, provisional=pilot_parameters)
+        report = store_bank(db, bank, provisional=pilot_parameters)
     emit(args, report.as_dict(), lambda r: (
         f"items: {r['items_added']} added, {r['items_revised']} revised, {r['items_unchanged']} unchanged; "
         f"exams: {r['exams_added']} added, {r['exams_revised']} revised; parameter set {r['parameter_set_id']}"
@@ -25,9 +25,9 @@ def cmd_bank_load(args: argparse.Namespace) -> None:
 
 
 def cmd_bank_validate(args: argparse.Namespace) -> None:
-    from item_bank.content import CONTENT_DIR, load_bank
+    from item_bank.content import CONTENT_DIR, read_bank
 
-    bank = load_bank(Path(args.content) if args.content else CONTENT_DIR)
+    bank = read_bank(Path(args.content) if args.content else CONTENT_DIR)
     print(f"ok: {len(bank.items)} items in {len({i.area for i in bank.items})} areas, "
           f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
 

@@ -93,7 +93,7 @@ class ExamSource:
 
 
 @dataclass
-class Bank:
+class BankSource:
     areas: list[Area]
     items: list[ItemSource]
     exams: list[ExamSource]
@@ -276,6 +276,6 @@ def load_exams(content_dir: Path = CONTENT_DIR) -> list[ExamSource]:
     return exams
 
 
-def load_bank(content_dir: Path = CONTENT_DIR) -> Bank:
+def read_bank(content_dir: Path = CONTENT_DIR) -> BankSource:
     areas = load_areas(content_dir)
-    return Bank(areas, load_items(content_dir, areas), load_exams(content_dir), load_guides(content_dir))
+    return BankSource(areas, load_items(content_dir, areas), load_exams(content_dir), load_guides(content_dir))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from item_bank import audit, exposure
-from item_bank.content import Bank, ContentError, ExamSource, ItemSource
+from item_bank.content import BankSource, ContentError, ExamSource, ItemSource
 from item_bank.integrity import IntegrityRules
 from storage import Exam, Item, ItemParameter, ParameterSet, utcnow
 
@@ -187,9 +187,9 @@ def publish_parameter_set(
     return new
 
 
-def load_bank(
+def store_bank(
     db: Session,
-    bank: Bank,
+    bank: BankSource,
     *,
     actor: str = "cli:bank-load",
     provisional: ProvisionalSource = intended_difficulty_parameters,

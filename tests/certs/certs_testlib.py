@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vcv_oracle import VCV, Vcv  # noqa: F401  (re-exported for the certs tests)
 
-from certs.credential import CertificateFacts, Exam, Issuer, StatusRef, build_credential, issue_credential
+from certs.credential import Achievement, CertificateFacts, Issuer, StatusRef, build_credential, issue_credential
 from certs.keys import KeyStore
 from certs.signing import sign
 from certs.status_list import STATUS_SIZE, STATUS_VALUES, build_status_list_credential, new_list, status_entry
@@ -27,7 +27,7 @@ def make_facts(did: str, n: int = 1, **overrides) -> CertificateFacts:
         certificate_id=f"https://{HOST}/c/CERT-{n:05d}",
         learner_name="Ada Łovelace",
         learner_email="ada@example.com",
-        exam=Exam(
+        exam=Achievement(
             id=f"https://{HOST}/exams/smrc-frontline",
             name="Social Media Risk & Compliance — Front-line",
             description="Adaptive exam on social media risk for front-line staff.",

@@ -6,8 +6,8 @@ import dataclasses
 from sqlalchemy import func, select, update
 
 from item_bank.audit import verify_chain
-from item_bank.content import load_bank
-from item_bank.loader import load_bank as load_into_db
+from item_bank.content import read_bank
+from item_bank.loader import store_bank
 from migrations import upgrade
 from storage import AuditEvent, Item, ParameterSet
 from storage.db import make_engine, make_session_factory, transaction
@@ -20,18 +20,18 @@ def _factory(url):
 
 def test_load_twice_changes_nothing_and_revision_keeps_old_version(empty_database_url):
     factory = _factory(empty_database_url)
-    bank = load_bank()
+    bank = read_bank()
     with transaction(factory) as db:
-        first = load_into_db(db, bank)
+        first = store_bank(db, bank)
     with transaction(factory) as db:
-        second = load_into_db(db, bank)
+        second = store_bank(db, bank)
     assert first.items_added == len(bank.items) and first.parameter_set_created
     assert second.items_added == 0 and second.items_unchanged == len(bank.items) and not second.parameter_set_created
     assert second.parameter_set_id == first.parameter_set_id
 
     revised = dataclasses.replace(bank.items[0], question=bank.items[0].question + " (revised)")
     with transaction(factory) as db:
-        third = load_into_db(db, dataclasses.replace(bank, items=[revised, *bank.items[1:]]))
+        third = store_bank(db, dataclasses.replace(bank, items=[revised, *bank.items[1:]]))
     assert third.items_revised == 1 and third.parameter_set_created
     with transaction(factory) as db:
         versions = db.execute(select(Item.version, Item.is_current).where(Item.external_id == revised.external_id)

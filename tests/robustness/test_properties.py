@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from engine import AdaptiveSession, Bank, CATConfig, irt
 from engine.estimators import ESTIMATORS, ResponsePattern, estimate
 from item_bank import interchange, qti
-from item_bank.content import CONTENT_DIR, ContentError, load_areas, load_bank
+from item_bank.content import CONTENT_DIR, ContentError, load_areas, read_bank
 from item_bank.qti import QTIError
 
 FAST = settings(max_examples=60, deadline=None, database=None,
@@ -233,7 +233,7 @@ def areas():
 
 @pytest.fixture(scope="module")
 def real_items():
-    return [i for i in load_bank().items if i.area in ("privacy", "ip")]
+    return [i for i in read_bank().items if i.area in ("privacy", "ip")]
 
 
 @pytest.fixture(scope="module")
@@ -377,7 +377,7 @@ def small_content(tmp_path_factory):
     for path in (root / "items").glob("*.yaml"):
         if path.stem not in ("privacy", "security"):
             path.unlink()
-    load_bank(root)  # the unmutated copy loads
+    read_bank(root)  # the unmutated copy loads
     return root
 
 
@@ -392,7 +392,7 @@ def test_malformed_areas_file_is_a_content_error(small_content, text):
     try:
         path.write_text(text)
         with pytest.raises(ContentError):
-            load_bank(small_content)
+            read_bank(small_content)
     finally:
         path.write_bytes(original)
 
@@ -407,7 +407,7 @@ def test_loading_mutated_bank_sources_raises_only_content_errors(small_content, 
     try:
         path.write_bytes(data.draw(mutated(original, YAML_TOKENS)))
         try:
-            load_bank(small_content)
+            read_bank(small_content)
         except ContentError:
             pass
     finally:
@@ -474,7 +474,7 @@ def test_bank_sources_with_a_wrong_node_raise_only_content_errors(small_content,
     try:
         path.write_bytes(_yaml_text(data.draw(with_a_wrong_node(document))))
         try:
-            load_bank(small_content)
+            read_bank(small_content)
         except ContentError:
             pass
     finally:
