@@ -56,7 +56,7 @@ def _signed_in_learner() -> int:
 
 def _own_session(db, session_id: str) -> Sitting:
     """Only the signed-in learner who sat it may see a sitting; to anyone else it does not exist."""
-    return delivery.get_session(db, session_id, candidate_id=_signed_in_learner())
+    return delivery.get_sitting(db, session_id, candidate_id=_signed_in_learner())
 
 
 def _remember(signed_in: accounts.SignedIn) -> None:

@@ -29,11 +29,11 @@ bp = Blueprint("learner_api", __name__, url_prefix="/api/v1")
 
 
 def _own_session(db, session_id: str) -> Sitting:
-    return delivery.get_session(db, session_id, candidate_id=require_learner())
+    return delivery.get_sitting(db, session_id, candidate_id=require_learner())
 
 
 def _session_view(db, session_id: str) -> dict[str, Any]:
-    return _api_view(delivery.session_view(db, _own_session(db, session_id)))
+    return _api_view(delivery.sitting_view(db, _own_session(db, session_id)))
 
 
 def _api_view(view: delivery.SittingView) -> dict[str, Any]:

@@ -78,9 +78,9 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SittingView:
     for attempt in range(3):
         try:
             with unit_of_work() as db:
-                row = delivery.start_session(db, candidate_id=candidate_id, exam_id=exam_id,
+                row = delivery.start_sitting(db, candidate_id=candidate_id, exam_id=exam_id,
                                              may_start=_check_may_start)
-                return delivery.session_view(db, row)
+                return delivery.sitting_view(db, row)
         except IntegrityError as exc:
             if attempt == 2:
                 raise delivery.Conflict(

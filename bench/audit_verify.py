@@ -59,11 +59,11 @@ def genuine_sittings(factory, settings: IssuerSettings) -> list[str]:
             candidate = Candidate(name=f"Template {n}", email=f"template{n}@example.com")
             db.add(candidate)
             db.flush()
-            sid = delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+            sid = delivery.start_sitting(db, candidate_id=candidate.id, exam_id=EXAM).id
         for step in range(200):
             with transaction(factory) as db:
                 presented = delivery.current_item(db, sid)
-                key = db.get(Item, delivery.get_session(db, sid).pending_item_id).key_index
+                key = db.get(Item, delivery.get_sitting(db, sid).pending_item_id).key_index
             right = step % 3 == 0 if n % 3 == 0 else step % 5 != 0  # a third of them fail
             if delivery.submit_answer(factory, sid, seq=presented.seq, item_ref=presented.item_ref,
                                       choice=key if right else (key + 1) % 4).finished:

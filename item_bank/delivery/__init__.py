@@ -10,8 +10,8 @@ from item_bank.delivery.engine_sessions import replay
 from item_bank.delivery.errors import Conflict, DeliveryError, Invalid, NotFound, NotSignedIn
 from item_bank.delivery.finishing import area_feedback
 from item_bank.delivery.rows import StoredAnswer
-from item_bank.delivery.starting import pretest_plan, start_session
-from item_bank.delivery.statements import get_session
+from item_bank.delivery.starting import pretest_plan, start_sitting
+from item_bank.delivery.statements import get_sitting
 from item_bank.delivery.timing import DEADLINE_GRACE, close_if_overdue, seconds_left, time_limit_decision
 from item_bank.delivery.views import (
     AnswerOutcome,
@@ -20,12 +20,12 @@ from item_bank.delivery.views import (
     SittingView,
     current_item,
     result,
-    session_view,
+    sitting_view,
 )
 
 __all__ = [
     "DEADLINE_GRACE", "AnswerOutcome", "Conflict", "DeliveryError", "Invalid", "NotFound", "NotSignedIn",
     "PresentedItem", "SittingResult", "SittingView", "StoredAnswer", "area_feedback", "close_if_overdue",
-    "current_item", "get_session", "pretest_plan", "replay", "result", "seconds_left", "session_view",
-    "start_session", "submit_answer", "time_limit_decision",
+    "current_item", "get_sitting", "pretest_plan", "replay", "result", "seconds_left", "sitting_view",
+    "start_sitting", "submit_answer", "time_limit_decision",
 ]

@@ -20,7 +20,7 @@ from item_bank.runtime import pool_for, remember_snapshot, session_config, snaps
 from storage import Exam, Sitting, utcnow
 
 
-def start_session(db: Session, *, candidate_id: int, exam_id: str,
+def start_sitting(db: Session, *, candidate_id: int, exam_id: str,
                   may_start: Callable[[Session, int, Exam], None] | None = None) -> Sitting:
     """Start an exam, or return the sitting already in progress (one active sitting per exam).
 

@@ -133,7 +133,7 @@ def check_session_id(session_id: Any) -> None:
         raise NotFound("no such exam session")
 
 
-def get_session(db: Session, session_id: str, *, for_update: bool = False,
+def get_sitting(db: Session, session_id: str, *, for_update: bool = False,
                 candidate_id: int | None = None) -> Sitting:
     """The ORM row, for pages. With `candidate_id`, a sitting of anyone else is reported as not found
     (no hint it exists)."""

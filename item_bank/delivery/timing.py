@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from item_bank.delivery.engine_sessions import pool_of, replay
 from item_bank.delivery.finishing import finish, record_finish
 from item_bank.delivery.rows import SittingRow, StoredAnswer
-from item_bank.delivery.statements import get_session, stored_answers
+from item_bank.delivery.statements import get_sitting, stored_answers
 from storage import as_utc, utcnow
 
 # Answers that arrive this late after the deadline still count: the page was submitted in time.
@@ -61,7 +61,7 @@ def close_if_overdue(db: Session, row: Timed) -> SittingRow | None:
     closed, or None if its time was not up. The session's ORM row, if it holds one, shows the closing."""
     if not is_overdue(row):
         return None
-    locked = get_session(db, row.id, for_update=True)
+    locked = get_sitting(db, row.id, for_update=True)
     if not is_overdue(locked):  # closed meanwhile by an answer or another look
         return None
     responses = stored_answers(db, locked.id)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.delivery.errors import Conflict, NotFound
 from item_bank.delivery.rows import SittingRow
-from item_bank.delivery.statements import RESULT, check_session_id, get_session
+from item_bank.delivery.statements import RESULT, check_session_id, get_sitting
 from item_bank.delivery.timing import close_if_overdue, seconds_left
 from item_bank.runtime import item_content
 from storage import Response, Sitting
@@ -100,17 +100,17 @@ class SittingResult:
 
 
 def current_item(db: Session, session_id: str) -> PresentedItem | None:
-    row = get_session(db, session_id)
+    row = get_sitting(db, session_id)
     return presented(db, close_if_overdue(db, row) or SittingRow.of(row))
 
 
-def session_view(db: Session, row: Sitting, answered: int | None = None) -> SittingView:
+def sitting_view(db: Session, row: Sitting, answered: int | None = None) -> SittingView:
     """The sitting as its learner sees it (closing it first if its time is up)."""
     return current_view(db, SittingRow.of(row), answered)
 
 
 def current_view(db: Session, row: SittingRow, answered: int | None = None) -> SittingView:
-    """session_view of a SittingRow."""
+    """sitting_view of a SittingRow."""
     return view(db, close_if_overdue(db, row) or row, answered)
 
 
@@ -140,7 +140,7 @@ def presented(db: Session, row: SittingRow) -> PresentedItem | None:
 
 
 def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> SittingResult:
-    """With `candidate_id`, a sitting of anyone else is reported as not found (as get_session does)."""
+    """With `candidate_id`, a sitting of anyone else is reported as not found (as get_sitting does)."""
     check_session_id(session_id)
     found = db.execute(RESULT, {"session_id": session_id}).first()
     if found is None or (candidate_id is not None and found.candidate_id != candidate_id):

@@ -38,13 +38,13 @@ def new_sitting(factory, email: str) -> str:
         candidate = Candidate(name="Path Tester", email=email)
         db.add(candidate)
         db.flush()
-        return delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+        return delivery.start_sitting(db, candidate_id=candidate.id, exam_id=EXAM).id
 
 
 def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
     """Right, right, wrong, ... so that the estimate moves both ways."""
     with transaction(factory) as db:
-        row = delivery.get_session(db, sid)
+        row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
     choice = item.key_index if n % 3 != 2 else (item.key_index + 1) % len(item.options)
     return delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=choice)
@@ -52,14 +52,14 @@ def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
 
 def kept_engine_session(factory, sid: str):
     with transaction(factory) as db:
-        pool = pool_of(db, delivery.get_session(db, sid))
+        pool = pool_of(db, delivery.get_sitting(db, sid))
     entry = cache._entries.get((pool.database, sid))
     return None if entry is None else entry.session
 
 
 def replayed_engine_session(factory, sid: str):
     with transaction(factory) as db:
-        row = delivery.get_session(db, sid)
+        row = delivery.get_sitting(db, sid)
         pool = pool_of(db, row)
         scored = [r for r in stored_answers(db, sid) if r.scored]
         session = delivery.replay(pool, row, scored)
@@ -96,7 +96,7 @@ def test_the_kept_engine_session_is_the_one_a_replay_builds(factory, monkeypatch
 
 def kept_entry(factory, sid: str):
     with transaction(factory) as db:
-        pool = pool_of(db, delivery.get_session(db, sid))
+        pool = pool_of(db, delivery.get_sitting(db, sid))
     key = (pool.database, sid)
     return key, cache._entries.get(key)
 
@@ -136,7 +136,7 @@ def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch)
     sid = new_sitting(factory, "rollback@example.com")
     answer(factory, sid, 0)
     with transaction(factory) as db:
-        before = delivery.get_session(db, sid).pending_seq
+        before = delivery.get_sitting(db, sid).pending_seq
 
     write_answer, in_transaction = answering.write_answer, factory.kw["bind"].dialect.name != "postgresql"
 
@@ -151,7 +151,7 @@ def test_an_answer_that_rolls_back_keeps_no_engine_session(factory, monkeypatch)
             answer(factory, sid, 1)
     assert kept_engine_session(factory, sid) is None  # it had recorded an answer that was not stored
     with transaction(factory) as db:
-        assert delivery.get_session(db, sid).pending_seq == before
+        assert delivery.get_sitting(db, sid).pending_seq == before
     answer(factory, sid, 1)
     assert kept_engine_session(factory, sid).to_state() == replayed_engine_session(factory, sid).to_state()
     with transaction(factory) as db:
@@ -179,7 +179,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
     if previous_answer != "here":
         cache._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
-        row = delivery.get_session(db, sid)
+        row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
     engine, seen = factory.kw["bind"], []
 
@@ -224,7 +224,7 @@ def test_a_start_reads_the_exam_its_parameters_and_the_running_sitting_in_one_st
     event.listen(engine, "before_cursor_execute", statement)
     try:
         with transaction(factory) as db:
-            row = delivery.start_session(db, candidate_id=candidate_id, exam_id=EXAM)
+            row = delivery.start_sitting(db, candidate_id=candidate_id, exam_id=EXAM)
             sid, pretest = row.id, row.cat_config["pretest_plan"]
     finally:
         event.remove(engine, "before_cursor_execute", statement)
@@ -239,7 +239,7 @@ def test_a_start_reads_the_exam_its_parameters_and_the_running_sitting_in_one_st
     writes = [s.split(" (", 1)[0] for s in seen if s.upper().startswith("INSERT")]
     assert writes == ["INSERT INTO exam_sessions", "INSERT INTO audit_events"]
     with transaction(factory) as db:
-        assert delivery.start_session(db, candidate_id=candidate_id, exam_id=EXAM).id == sid
+        assert delivery.start_sitting(db, candidate_id=candidate_id, exam_id=EXAM).id == sid
 
 
 def test_an_answer_writes_only_what_it_changes(factory):
@@ -256,7 +256,7 @@ def test_an_answer_writes_only_what_it_changes(factory):
 
 def test_engine_configs_are_shared_by_content_and_never_across_snapshots(factory):
     with transaction(factory) as db:
-        row = delivery.get_session(db, new_sitting(factory, "config@example.com"))
+        row = delivery.get_sitting(db, new_sitting(factory, "config@example.com"))
         pool = pool_of(db, row)
         snapshot = dict(row.cat_config)
     with_plan = {**snapshot, "pretest_plan": {"3": int(pool.item_ids[0])}}
@@ -280,7 +280,7 @@ def test_an_answer_that_loses_the_race_after_its_unlocked_read_writes_nothing(fa
     if previous_answer != "here":
         cache._entries.pop(kept_entry(factory, sid)[0])
     with transaction(factory) as db:
-        row = delivery.get_session(db, sid)
+        row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
     raced, written = [], []
     write_answer = answering.write_answer
@@ -344,12 +344,12 @@ def signed_in_sitting(factory, email: str) -> tuple[str, str]:
         db.add(candidate)
         db.flush()
         token = accounts.start_session(db, candidate).token
-        return token, delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+        return token, delivery.start_sitting(db, candidate_id=candidate.id, exam_id=EXAM).id
 
 
 def answer_with(factory, sid: str, token: str) -> delivery.AnswerOutcome:
     with transaction(factory) as db:
-        row = delivery.get_session(db, sid)
+        row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
     return delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=0, learner_token=token)
 

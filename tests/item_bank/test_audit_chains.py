@@ -37,14 +37,14 @@ def new_sitting(factory: sessionmaker, email: str) -> str:
         candidate = Candidate(name="Audit Tester", email=email)
         db.add(candidate)
         db.flush()
-        return delivery.start_session(db, candidate_id=candidate.id, exam_id=EXAM).id
+        return delivery.start_sitting(db, candidate_id=candidate.id, exam_id=EXAM).id
 
 
 def answer(factory: sessionmaker, sid: str, *, correct: bool = True) -> delivery.AnswerOutcome:
     with transaction(factory) as db:
         presented = delivery.current_item(db, sid)
         assert presented is not None, "the sitting has no item to answer"
-        key = db.get(Item, delivery.get_session(db, sid).pending_item_id).key_index
+        key = db.get(Item, delivery.get_sitting(db, sid).pending_item_id).key_index
     choice = key if correct else (key + 1) % len(presented.options)
     return delivery.submit_answer(factory, sid, seq=presented.seq, item_ref=presented.item_ref, choice=choice)
 
@@ -336,7 +336,7 @@ def test_answers_and_starts_do_not_take_the_global_lock(postgres_prepared_url):
 
     def start_late() -> str:
         with transaction(factory) as db:
-            return delivery.start_session(db, candidate_id=late_id, exam_id=EXAM).id
+            return delivery.start_sitting(db, candidate_id=late_id, exam_id=EXAM).id
 
     def global_event() -> None:
         with transaction(factory) as db:
