@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import AdaptiveSession, Bank, CATConfig, derive_sympson_hetter, simulate  # noqa: E402
+from engine import AdaptiveTest, Bank, CATConfig, derive_sympson_hetter, simulate  # noqa: E402
 
 GOALS = {"speedup_min": 100.0, "p99_us_max": 200.0, "max_exposure_max": 0.25}
 
@@ -61,21 +61,21 @@ def percentiles(samples_ns: list[int]) -> dict:
 def time_engine_steps(bank: Bank, params: np.ndarray, config: CATConfig, n_steps: int, seed: int) -> dict:
     """Wall time of next_item() + record() per answered item, over whole simulated tests."""
     rng = np.random.default_rng(seed)
-    AdaptiveSession(bank, config, seed=0)  # build shared tables outside the timed region
+    AdaptiveTest(bank, config, seed=0)  # build shared tables outside the timed region
     samples: list[int] = []
     examinee = 0
     while len(samples) < n_steps:
-        session = AdaptiveSession(bank, config, seed=examinee)
+        test = AdaptiveTest(bank, config, seed=examinee)
         theta = rng.normal()
         while True:
             start = time.perf_counter_ns()
-            item = session.next_item()
+            item = test.next_item()
             picked = time.perf_counter_ns()
             if item is None:
                 break
             score = int(rng.random() < prob_correct(params, item, theta))
             resumed = time.perf_counter_ns()
-            session.record(item, score)
+            test.record(item, score)
             done = time.perf_counter_ns()
             samples.append((picked - start) + (done - resumed))
         examinee += 1

@@ -16,16 +16,12 @@ from typing import Any
 from .credential_check import NOT_IN_FORM, check_proof, check_structure
 from .keys import TrustStore
 from .nquads import is_absolute_iri
-from .status_list import BitstringStatusList, StatusListError
+from .status_list import BitstringStatusList, StatusListError, decode_status_list_credential
 from .verdict import Check, Status, Verdict, _Stop, format_day
 
 log = logging.getLogger(__name__)
 
 StatusResolver = Callable[[str], "dict[str, Any] | None"]
-
-
-def _types(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 @dataclass(frozen=True)
@@ -75,20 +71,13 @@ def _verify_status_list(url: str, doc: Any, issuer: str, trusted: TrustStore,
             list_issuer, vf, vu = check_structure(doc, tmp_checks)
         except _Stop as stop:
             raise StatusListError(f"status list credential: {stop.reason}") from None
-        if "BitstringStatusListCredential" not in _types(doc.get("type")):
-            raise StatusListError("not a BitstringStatusListCredential")
-        subject = doc.get("credentialSubject")
-        if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
-            raise StatusListError("credentialSubject is not a BitstringStatusList")
-        purpose = subject.get("statusPurpose")
-        if not isinstance(purpose, str):
-            raise StatusListError("status list has no statusPurpose")
         tmp_verdict = Verdict(Status.NOT_A_CREDENTIAL, "")
         try:
             parts, _key = check_proof(doc, list_issuer, trusted, tmp_checks, tmp_verdict)
         except _Stop as stop:
             raise StatusListError(f"status list credential: {stop.reason}") from None
-        bits = BitstringStatusList.decode(subject.get("encodedList"))
+        # only a signed list is read: a forged one is reported as such, not as a malformed list
+        purpose, bits = decode_status_list_credential(doc)
         entry = _VerifiedList(list_issuer, parts.verification_method, parts.created, vf, vu,
                               purpose, bits, _key.public_key)
         with _LIST_CACHE_LOCK:

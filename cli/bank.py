@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cli.common import add_json_option, emit, session_factory
 from storage.db import transaction
@@ -32,28 +35,33 @@ def cmd_bank_validate(args: argparse.Namespace) -> None:
           f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
 
 
+def _emit_read(args: argparse.Namespace, read: Callable[[Session], Any], text: Callable[[Any], str]) -> None:
+    """A read-only command: ``read`` the database in one transaction, then emit what it returned."""
+    with transaction(session_factory()) as db:
+        payload = read(db)
+    emit(args, payload, text)
+
+
 def cmd_bank_list(args: argparse.Namespace) -> None:
     from storage import Item
 
-    with transaction(session_factory()) as db:
+    def read(db: Session) -> list[dict]:
         query = select(Item).where(Item.is_current.is_(True)).order_by(Item.external_id)
         if args.area:
             query = query.where(Item.area == args.area)
         if args.status:
             query = query.where(Item.status == args.status)
-        rows = [{"id": i.external_id, "version": i.version, "area": i.area, "status": i.status,
+        return [{"id": i.external_id, "version": i.version, "area": i.area, "status": i.status,
                  "intended_difficulty": i.intended_difficulty, "question": i.question}
                 for i in db.execute(query).scalars()]
-    emit(args, rows, lambda items: "\n".join(
+
+    _emit_read(args, read, lambda items: "\n".join(
         f"{r['id']}  v{r['version']}  {r['status']:<11} {r['area']:<15} {r['question'][:60]}" for r in items)
         or "no items match")
 
 
 def cmd_bank_stats(args: argparse.Namespace) -> None:
     from item_bank.authoring import bank_stats
-
-    with transaction(session_factory()) as db:
-        stats = bank_stats(db)
 
     def text(s: dict) -> str:
         lines = [f"{s['total']} current items"]
@@ -67,7 +75,7 @@ def cmd_bank_stats(args: argparse.Namespace) -> None:
                          f"{' PROVISIONAL' if p['provisional'] else ''} - {p['label']}")
         return "\n".join(lines)
 
-    emit(args, stats, text)
+    _emit_read(args, bank_stats, text)
 
 
 def cmd_bank_status(args: argparse.Namespace) -> None:

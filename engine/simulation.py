@@ -11,10 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from . import irt
+from .adaptive import AdaptiveTest, prepare
 from .bank import Bank
 from .config import CATConfig
 from .irt import FloatArray
-from .session import AdaptiveSession, prepare
 
 __all__ = ["simulate", "derive_sympson_hetter"]
 
@@ -31,7 +31,7 @@ def _answer(bank: Bank, index: int, theta: float, uniform: float) -> int:
 
 def _run(
     bank: Bank, config: CATConfig, n: int, seed: int, true_thetas: npt.ArrayLike | None
-) -> tuple[FloatArray, list[AdaptiveSession]]:
+) -> tuple[FloatArray, list[AdaptiveTest]]:
     rng = np.random.default_rng(seed)
     if true_thetas is None:
         thetas = rng.normal(config.prior_mean, config.prior_sd, size=n)
@@ -39,22 +39,22 @@ def _run(
         thetas = np.asarray(true_thetas, dtype=float).ravel()
         if thetas.size != n:
             raise ValueError(f"true_thetas has {thetas.size} values but n is {n}")
-    session_seeds = rng.integers(0, 2**62, size=n)
+    test_seeds = rng.integers(0, 2**62, size=n)
     prepare(bank, config)  # validate once, before the loop
-    sessions = []
+    tests = []
     for examinee in range(n):
-        session = AdaptiveSession(bank, config, seed=int(session_seeds[examinee]))
+        test = AdaptiveTest(bank, config, seed=int(test_seeds[examinee]))
         theta = float(thetas[examinee])
         uniforms = rng.random(config.max_length + 1)
         step = 0
         while True:
-            item = session.next_item()
+            item = test.next_item()
             if item is None:
                 break
-            session.record(item, _answer(bank, item, theta, uniforms[step]))
+            test.record(item, _answer(bank, item, theta, uniforms[step]))
             step += 1
-        sessions.append(session)
-    return thetas, sessions
+        tests.append(test)
+    return thetas, tests
 
 
 def simulate(
@@ -72,21 +72,21 @@ def simulate(
     """
     if n < 1:
         raise ValueError("n must be at least 1")
-    thetas, sessions = _run(bank, config, n, seed, true_thetas)
+    thetas, tests = _run(bank, config, n, seed, true_thetas)
     plan = prepare(bank, config)
-    estimates = np.array([s.theta for s in sessions])
-    standard_errors = np.array([s.se for s in sessions])
-    lengths = np.array([len(s.administered) for s in sessions])
+    estimates = np.array([t.theta for t in tests])
+    standard_errors = np.array([t.se for t in tests])
+    lengths = np.array([len(t.administered) for t in tests])
     administered_counts = np.zeros(bank.n_items)
     offered_counts = np.zeros(bank.n_items)
     violations = 0
     enemy_violations = 0
     enemy_groups = [set(group) for group in config.enemies]
-    for session in sessions:
-        items = session.administered
+    for test in tests:
+        items = test.administered
         administered_counts[items] += 1
         offered_counts[items] += 1
-        offered_counts[session.set_aside] += 1
+        offered_counts[test.set_aside] += 1
         if plan.blueprint.active and plan.blueprint.violated(plan.blueprint.counts_for(items)):
             violations += 1
         if enemy_groups:
@@ -112,10 +112,10 @@ def simulate(
         "items_never_used": int(np.sum(administered_counts == 0)),
         "blueprint_violations": int(violations),
         "enemy_violations": int(enemy_violations),
-        "stop_reasons": dict(Counter(s.stop_reason for s in sessions)),
+        "stop_reasons": dict(Counter(t.stop_reason for t in tests)),
     }
     if config.cut_score is not None:
-        passed = np.array([s.decision == "pass" for s in sessions])
+        passed = np.array([t.decision == "pass" for t in tests])
         truly_above = thetas >= config.cut_score
         result["classification_accuracy"] = float(np.mean(passed == truly_above))
         result["pass_rate"] = float(passed.mean())
@@ -159,14 +159,14 @@ def derive_sympson_hetter(
     iterations = 0
     for iterations in range(1, max_iter + 1):
         trial = dataclasses.replace(config, exposure="sympson_hetter", sympson_hetter_k=k.tolist())
-        thetas, sessions = _run(bank, trial, n, seed + iterations - 1, true_thetas)
+        thetas, tests = _run(bank, trial, n, seed + iterations - 1, true_thetas)
         selected = np.zeros(bank.n_items)
         administered = np.zeros(bank.n_items)
-        for session in sessions:
-            items = session.administered
+        for test in tests:
+            items = test.administered
             administered[items] += 1
             selected[items] += 1
-            selected[session.set_aside] += 1
+            selected[test.set_aside] += 1
         max_exposure = float(administered.max() / n)
         history.append(max_exposure)
         if max_exposure <= r_max + tolerance:

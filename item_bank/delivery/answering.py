@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import AdaptiveSession
+from engine import AdaptiveTest
 from item_bank import accounts, audit
 from item_bank.delivery.engine_sessions import cache
 from item_bank.delivery.errors import Conflict, NotFound, NotSignedIn
@@ -49,7 +49,7 @@ class Advanced(NamedTuple):
     """What an answer that moved the sitting on leaves for the next one (EngineSessions.keep's arguments)."""
 
     key: tuple[str, str]
-    session: AdaptiveSession
+    session: AdaptiveTest
     row: SittingRow
     head: audit.ChainHead
 

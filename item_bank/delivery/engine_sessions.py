@@ -1,4 +1,4 @@
-"""The engine's AdaptiveSession for a sitting: rebuilt from the stored answers, or kept in this process
+"""The engine's AdaptiveTest for a sitting: rebuilt from the stored answers, or kept in this process
 from the sitting's previous answer."""
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from engine import AdaptiveSession
+from engine import AdaptiveTest
 from item_bank import audit
 from item_bank.delivery.rows import ReadSitting, SittingRow, StoredAnswer, Version, version
 from item_bank.runtime import RuntimePool, engine_config, pool_for
 
 
-def replay(pool: RuntimePool, row: Any, scored: Sequence[StoredAnswer]) -> AdaptiveSession:
+def replay(pool: RuntimePool, row: Any, scored: Sequence[StoredAnswer]) -> AdaptiveTest:
     """The engine session after a sitting's scored answers, rebuilt as every answer rebuilds it (`row` needs
     id, seed and cat_config); a stored item the replay would not have chosen raises ValueError.
     Deterministic: the engine draws its randomness from (seed, step)."""
@@ -26,7 +26,7 @@ def replay(pool: RuntimePool, row: Any, scored: Sequence[StoredAnswer]) -> Adapt
         "items": [pool.position(r.item_id) for r in scored],
         "scores": [r.score for r in scored],
     }
-    return AdaptiveSession.from_state(pool.bank, engine_config(pool, row.cat_config, sitting=row.id), state)
+    return AdaptiveTest.from_state(pool.bank, engine_config(pool, row.cat_config, sitting=row.id), state)
 
 
 def pool_of(db: Session, row: SittingRow) -> RuntimePool:
@@ -35,7 +35,7 @@ def pool_of(db: Session, row: SittingRow) -> RuntimePool:
 
 class Kept(NamedTuple):
     version: Version  # the row's
-    session: AdaptiveSession
+    session: AdaptiveTest
     row: SittingRow  # the sitting row as the answer (or start) that kept the entry committed it
     head: audit.ChainHead  # ... and the head of its audit chain then
 
@@ -66,7 +66,7 @@ class EngineSessions:
         self._entries: OrderedDict[tuple[str, str], Kept] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, key: tuple[str, str], version: Version) -> AdaptiveSession | None:
+    def take(self, key: tuple[str, str], version: Version) -> AdaptiveTest | None:
         with self._lock:
             kept = self._entries.pop(key, None)
         return kept.session if kept is not None and kept.version == version else None
@@ -78,7 +78,7 @@ class EngineSessions:
             return None
         return ReadSitting(replace(kept.row), kept.head, None)
 
-    def keep(self, key: tuple[str, str], session: AdaptiveSession, row: SittingRow, head: audit.ChainHead) -> None:
+    def keep(self, key: tuple[str, str], session: AdaptiveTest, row: SittingRow, head: audit.ChainHead) -> None:
         """Takes `row` over: the caller is done with it (`known` hands out copies)."""
         if session.finished:
             return

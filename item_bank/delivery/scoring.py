@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from engine import AdaptiveSession
+from engine import AdaptiveTest
 from item_bank.delivery.engine_sessions import cache, pool_of, replay
 from item_bank.delivery.errors import Conflict, Invalid
 from item_bank.delivery.finishing import finish
@@ -46,7 +46,7 @@ class Recorded(NamedTuple):
 
     response: dict[str, Any]
     event: dict[str, Any]
-    session: AdaptiveSession  # the engine session after this answer, to keep once it has committed
+    session: AdaptiveTest  # the engine session after this answer, to keep once it has committed
     database: str  # the pool's: with the sitting's id, the engine session's key
 
 
@@ -76,7 +76,7 @@ class NeedsLock(NamedTuple):
     sitting) or one that needs the stored answers to be exact (a retry of an earlier answer)."""
 
     version: Version | None = None  # the row version `session` is at
-    session: AdaptiveSession | None = None  # the engine session before this (last) answer: no replay then
+    session: AdaptiveTest | None = None  # the engine session before this (last) answer: no replay then
 
 
 STALE, NEEDS_LOCK = Stale(), NeedsLock()
@@ -123,7 +123,7 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
     scored = plan.get(seq) != pending.id  # a seeded pretest item is recorded, never scored
     pool = pool_of(db, row)
     at = version(row)
-    engine_session: AdaptiveSession | None
+    engine_session: AdaptiveTest | None
     if resume is not None and resume.session is not None and resume.version == at:
         engine_session = resume.session
     else:
@@ -171,7 +171,7 @@ def _stored_as_of(db: Session, row: SittingRow) -> list[StoredAnswer] | None:
     return stored
 
 
-def _next_item(plan: dict[int, int], pool: RuntimePool, engine_session: AdaptiveSession, seq: int) -> int | None:
+def _next_item(plan: dict[int, int], pool: RuntimePool, engine_session: AdaptiveTest, seq: int) -> int | None:
     """The item to present at `seq`: a seeded pretest item, else the engine's choice; None once the
     engine has stopped."""
     planned = plan.get(seq)

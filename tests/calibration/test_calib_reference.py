@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import calibration as cal
-from calibration import mml
+from calibration import mml, mstep
 from calibration.models import make_model
 from calibration.problem import CalibrationProblem
 
@@ -100,7 +100,7 @@ def _numerical_se(res, data, fixed):
         p = res.params.copy()
         p[free] = x[idx[free]]
         _, _, ll = design.estep(mml.log_probs(mdl, p, theta), quad.log_w)
-        return ll + mml._log_prior(problem, p)
+        return ll + mstep.log_prior(problem, p)
 
     n = idx.max() + 1
     x0 = np.zeros(n)

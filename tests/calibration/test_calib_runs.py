@@ -10,7 +10,7 @@ from learners import sign_in
 from sqlalchemy import func, select
 
 from calibration.runs import RunError, calibrate, publish, responses_from_database, rollback
-from engine import AdaptiveSession
+from engine import AdaptiveTest
 from item_bank.content import ItemSource
 from item_bank.loader import active_parameter_set, import_items
 from item_bank.runtime import engine_config, pool_for, session_config
@@ -42,7 +42,7 @@ def simulate_sittings(db, n: int, *, seed: int = 5, pretest: dict[int, tuple[flo
                               parameter_set_id=params.id, state="completed", seed=person,
                               cat_config=session_config(exam), decision="pass")
         db.add(sitting)
-        session = AdaptiveSession(pool.bank, config, seed=person)
+        session = AdaptiveTest(pool.bank, config, seed=person)
         form = iter(rng.choice(len(pool), size=form_length, replace=False)) if form_length else None
         seq = 0
         while (index := (next(form, None) if form is not None else session.next_item())) is not None:

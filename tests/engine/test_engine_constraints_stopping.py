@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from engine import AdaptiveSession, Bank, CATConfig, simulate
+from engine import AdaptiveTest, Bank, CATConfig, simulate
 from engine.constraints import Blueprint, EnemyIndex
 from engine.selection import top_k
 from engine.stopping import SPRT, ClassificationCI, MaxLength, MinLength, SETarget, StopContext, StoppingRule, decide
@@ -50,7 +50,7 @@ def test_blueprint_minimums_and_maximums_hold_in_every_simulated_test(se_target)
     result = simulate(bank, config, n=150, seed=3, details=True)
     assert result["blueprint_violations"] == 0
     for seed in range(40):
-        session = AdaptiveSession(bank, config, seed=seed)
+        session = AdaptiveTest(bank, config, seed=seed)
         rng = np.random.default_rng(seed)
         while (item := session.next_item()) is not None:
             session.record(item, int(rng.random() < 0.6))
@@ -91,7 +91,7 @@ def test_enemy_items_are_never_administered_together():
     result = simulate(bank, config, n=200, seed=9, details=True)
     assert result["enemy_violations"] == 0
     for seed in range(30):
-        session = AdaptiveSession(bank, config, seed=seed)
+        session = AdaptiveTest(bank, config, seed=seed)
         while (item := session.next_item()) is not None:
             session.record(item, seed % 2)
         taken = set(session.administered)
@@ -149,7 +149,7 @@ def test_classification_sessions_stop_with_the_interval_clear_of_the_cut():
     bank = random_bank(500, seed=6, areas=1)
     config = CATConfig(cut_score=0.5, classification="ci", se_target=None, min_length=5, max_length=50)
     for seed, truth in enumerate([-1.5, -0.5, 1.5, 2.0]):
-        session = AdaptiveSession(bank, config, seed=seed)
+        session = AdaptiveTest(bank, config, seed=seed)
         rng = np.random.default_rng(seed)
         while (item := session.next_item()) is not None:
             p = bank.c[item] + (1 - bank.c[item]) / (1 + np.exp(-bank.a[item] * (truth - bank.b[item])))
@@ -166,7 +166,7 @@ def test_sprt_sessions_decide_by_the_likelihood_ratio():
     result = simulate(bank, config, n=200, seed=2, details=True)
     assert result["stop_reasons"].get("sprt", 0) > 150
     assert result["classification_accuracy"] > 0.85
-    session = AdaptiveSession(bank, config, seed=1)
+    session = AdaptiveTest(bank, config, seed=1)
     while (item := session.next_item()) is not None:
         session.record(item, 1)
     assert session.stop_reason == "sprt" and session.decision == "pass"

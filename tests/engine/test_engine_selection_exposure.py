@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from engine import AdaptiveSession, Bank, CATConfig, derive_sympson_hetter, simulate
+from engine import AdaptiveTest, Bank, CATConfig, derive_sympson_hetter, simulate
 from engine.exposure import randomesque_choice, step_uniform, sympson_hetter_choice
 from engine.selection import best_item, kl_scores, max_info_scores, top_k
 
@@ -102,7 +102,7 @@ def test_randomesque_choice_stays_within_the_top_k():
 def test_randomesque_spreads_first_items_evenly_over_the_top_k():
     bank = random_bank(300, seed=1)
     config = CATConfig(exposure="randomesque", randomesque_k=5)
-    firsts = Counter(AdaptiveSession(bank, config, seed=s).next_item() for s in range(1000))
+    firsts = Counter(AdaptiveTest(bank, config, seed=s).next_item() for s in range(1000))
     top5 = set(top_k(bank.information(0.0), 5).tolist())
     assert set(firsts) == top5
     assert min(firsts.values()) > 150 and max(firsts.values()) < 250
@@ -147,9 +147,9 @@ def test_derived_sympson_hetter_parameters_bring_max_exposure_under_target():
 def test_sympson_hetter_requires_parameters_for_the_whole_bank():
     bank = random_bank(20)
     with pytest.raises(ValueError, match="derive_sympson_hetter"):
-        AdaptiveSession(bank, CATConfig(exposure="sympson_hetter"))
+        AdaptiveTest(bank, CATConfig(exposure="sympson_hetter"))
     with pytest.raises(ValueError, match="20 items"):
-        AdaptiveSession(bank, CATConfig(exposure="sympson_hetter", sympson_hetter_k=[1.0] * 19))
+        AdaptiveTest(bank, CATConfig(exposure="sympson_hetter", sympson_hetter_k=[1.0] * 19))
 
 
 def test_blueprint_minimums_outrank_sympson_hetter_barring():
@@ -164,7 +164,7 @@ def test_blueprint_minimums_outrank_sympson_hetter_barring():
     config = CATConfig(exposure="sympson_hetter", sympson_hetter_k=k.tolist(), blueprint={1: (0, 20), 2: (3, 4)},
                        min_length=10, max_length=12, se_target=None)
     for seed in range(200):
-        session = AdaptiveSession(bank, config, seed=seed)
+        session = AdaptiveTest(bank, config, seed=seed)
         theta = rng.normal()
         while (item := session.next_item()) is not None:
             session.record(item, int(rng.random() < bank.expected_score(theta, [item])[0]))
@@ -172,5 +172,5 @@ def test_blueprint_minimums_outrank_sympson_hetter_barring():
         assert (taken >= common).sum() >= 3, f"seed {seed}: blueprint minimum missed ({session.stop_reason})"
         assert session.stop_reason != "bank_exhausted"
         # Replaying the stored answers reaches the same state (resumed sittings stay consistent).
-        replay = AdaptiveSession.from_state(bank, config, session.to_state())
+        replay = AdaptiveTest.from_state(bank, config, session.to_state())
         assert replay.administered == session.administered and replay.stop_reason == session.stop_reason

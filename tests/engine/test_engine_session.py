@@ -1,4 +1,4 @@
-"""AdaptiveSession API, persistence/replay, CATConfig and the simulation harness."""
+"""AdaptiveTest API, persistence/replay, CATConfig and the simulation harness."""
 
 import dataclasses
 import json
@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from engine import AdaptiveSession, Bank, CATConfig, simulate
+from engine import AdaptiveTest, Bank, CATConfig, simulate
 from engine.irt import graded_category_probs
 
 
@@ -40,7 +40,7 @@ def run(session, bank, theta, rng, steps=None):
 
 
 def test_pending_item_is_stable_until_recorded():
-    session = AdaptiveSession(BANK, CATConfig(exposure="randomesque"), seed=3)
+    session = AdaptiveTest(BANK, CATConfig(exposure="randomesque"), seed=3)
     first = session.next_item()
     assert session.next_item() == first == session.pending
     session.record(first, 1)
@@ -49,7 +49,7 @@ def test_pending_item_is_stable_until_recorded():
 
 
 def test_record_rejects_wrong_item_and_bad_scores():
-    session = AdaptiveSession(BANK, CATConfig(), seed=0)
+    session = AdaptiveTest(BANK, CATConfig(), seed=0)
     with pytest.raises(ValueError, match="not the pending item"):
         session.record(0, 1)
     item = session.next_item()
@@ -64,7 +64,7 @@ def test_record_rejects_wrong_item_and_bad_scores():
 
 def test_finished_session_reports_decision_and_refuses_answers():
     config = CATConfig(cut_score=0.0, se_target=None, min_length=3, max_length=3)
-    session = AdaptiveSession(BANK, config, seed=1)
+    session = AdaptiveTest(BANK, config, seed=1)
     assert session.decision is None and not session.finished
     for _ in range(3):
         item = session.next_item()
@@ -78,25 +78,25 @@ def test_finished_session_reports_decision_and_refuses_answers():
 
 
 def test_decision_is_none_without_a_cut_score():
-    session = run(AdaptiveSession(BANK, CATConfig(max_length=5, se_target=None), seed=1), BANK, 0.0,
+    session = run(AdaptiveTest(BANK, CATConfig(max_length=5, se_target=None), seed=1), BANK, 0.0,
                   np.random.default_rng(0))
     assert session.finished and session.decision is None
 
 
 def test_small_bank_runs_out_of_items():
     bank = random_bank(6, seed=1)
-    session = run(AdaptiveSession(bank, CATConfig(se_target=None, max_length=10), seed=0), bank, 0.0,
+    session = run(AdaptiveTest(bank, CATConfig(se_target=None, max_length=10), seed=0), bank, 0.0,
                   np.random.default_rng(0))
     assert session.stop_reason == "bank_exhausted" and sorted(session.administered) == list(range(6))
 
 
 def test_seed_must_be_a_non_negative_integer():
     with pytest.raises(ValueError, match="seed"):
-        AdaptiveSession(BANK, CATConfig(), seed=-1)
+        AdaptiveTest(BANK, CATConfig(), seed=-1)
 
 
 def test_se_shrinks_and_test_stops_at_target():
-    session = AdaptiveSession(BANK, CATConfig(se_target=0.3, min_length=5), seed=2)
+    session = AdaptiveTest(BANK, CATConfig(se_target=0.3, min_length=5), seed=2)
     ses = []
     rng = np.random.default_rng(2)
     while (item := session.next_item()) is not None:
@@ -109,18 +109,18 @@ def test_se_shrinks_and_test_stops_at_target():
 @pytest.mark.parametrize("estimator", ["map", "mle", "wle"])
 def test_other_estimators_drive_a_session(estimator):
     config = CATConfig(estimator=estimator, se_target=0.35, min_length=5)
-    session = run(AdaptiveSession(BANK, config, seed=4), BANK, 1.0, np.random.default_rng(4))
+    session = run(AdaptiveTest(BANK, config, seed=4), BANK, 1.0, np.random.default_rng(4))
     assert session.finished and abs(session.theta - 1.0) < 1.2 and session.se < 0.6
 
 
 def test_kl_selector_drives_a_session():
     config = CATConfig(selector="kl", se_target=0.35)
-    session = run(AdaptiveSession(BANK, config, seed=4), BANK, -0.5, np.random.default_rng(4))
+    session = run(AdaptiveTest(BANK, config, seed=4), BANK, -0.5, np.random.default_rng(4))
     assert session.stop_reason == "se_target" and abs(session.theta + 0.5) < 1.0
 
 
 def test_area_scores_compare_observed_with_expected():
-    session = run(AdaptiveSession(BANK, CATConfig(se_target=None, max_length=30), seed=5), BANK, 0.0,
+    session = run(AdaptiveTest(BANK, CATConfig(se_target=None, max_length=30), seed=5), BANK, 0.0,
                   np.random.default_rng(5))
     report = session.area_scores()
     assert sum(row["n_items"] for row in report) == 30
@@ -143,12 +143,12 @@ def test_mixed_bank_with_graded_items():
     errors = []
     saw_graded = False
     for seed, truth in enumerate(np.linspace(-1.5, 1.5, 12)):
-        session = run(AdaptiveSession(bank, config, seed=seed), bank, truth, np.random.default_rng(seed))
+        session = run(AdaptiveTest(bank, config, seed=seed), bank, truth, np.random.default_rng(seed))
         errors.append(session.theta - truth)
         saw_graded |= bool(bank.is_graded[session.administered].any())
     assert saw_graded
     assert np.sqrt(np.mean(np.square(errors))) < 0.45
-    session = AdaptiveSession(bank, config, seed=0)
+    session = AdaptiveTest(bank, config, seed=0)
     while not bank.is_graded[item := session.next_item()]:
         session.record(item, 0)
     with pytest.raises(ValueError, match="0..3"):
@@ -172,12 +172,12 @@ def test_mixed_bank_with_graded_items():
 def test_state_round_trip_reproduces_the_rest_of_the_test(config):
     for seed in (1, 2):
         rng_a = np.random.default_rng(seed)
-        original = AdaptiveSession(BANK, config, seed=seed * 1000)
+        original = AdaptiveTest(BANK, config, seed=seed * 1000)
         run(original, BANK, 0.7, rng_a, steps=7)
         pending = original.next_item()
         state = json.loads(json.dumps(original.to_state()))
         restored_config = CATConfig.from_dict(json.loads(json.dumps(config.to_dict())))
-        restored = AdaptiveSession.from_state(BANK, restored_config, state)
+        restored = AdaptiveTest.from_state(BANK, restored_config, state)
         assert restored.next_item() == pending
         assert (restored.theta, restored.se) == pytest.approx((original.theta, original.se))
         assert restored.set_aside == original.set_aside
@@ -199,7 +199,7 @@ def test_state_round_trip_reproduces_the_rest_of_the_test(config):
     ids=["sympson_hetter", "wle_blueprint_sprt"],
 )
 def test_a_copy_goes_on_independently_and_exactly_as_the_original(config):
-    original = run(AdaptiveSession(BANK, config, seed=5), BANK, 0.4, np.random.default_rng(5), steps=6)
+    original = run(AdaptiveTest(BANK, config, seed=5), BANK, 0.4, np.random.default_rng(5), steps=6)
     twin = original.copy()
     assert twin.to_state() == original.to_state() and twin.next_item() == original.next_item()
     # The copy's answers leave the original where it was: what a caller that takes back a record needs.
@@ -208,7 +208,7 @@ def test_a_copy_goes_on_independently_and_exactly_as_the_original(config):
     assert twin.finished and not original.finished
     assert (original.to_state(), original.theta, original.se, original.set_aside, original.sprt_log_ratio) == before
     # Given the same answers, the original, a new copy and a replay of the original's state end the same way.
-    replayed = AdaptiveSession.from_state(BANK, config, original.to_state())
+    replayed = AdaptiveTest.from_state(BANK, config, original.to_state())
     copied = original.copy()
     for session in (replayed, copied, original):
         run(session, BANK, 1.0, np.random.default_rng(7))
@@ -219,17 +219,17 @@ def test_a_copy_goes_on_independently_and_exactly_as_the_original(config):
 
 def test_replay_of_a_finished_session_is_finished():
     config = CATConfig(se_target=0.4)
-    original = run(AdaptiveSession(BANK, config, seed=8), BANK, 0.0, np.random.default_rng(8))
-    restored = AdaptiveSession.from_state(BANK, config, original.to_state())
+    original = run(AdaptiveTest(BANK, config, seed=8), BANK, 0.0, np.random.default_rng(8))
+    restored = AdaptiveTest.from_state(BANK, config, original.to_state())
     assert restored.finished and restored.stop_reason == original.stop_reason and restored.next_item() is None
 
 
 def test_replay_detects_a_changed_configuration():
-    original = run(AdaptiveSession(BANK, CATConfig(), seed=8), BANK, 0.0, np.random.default_rng(8), steps=5)
+    original = run(AdaptiveTest(BANK, CATConfig(), seed=8), BANK, 0.0, np.random.default_rng(8), steps=5)
     changed = CATConfig(exposure="randomesque", randomesque_k=20)
     with pytest.raises(ValueError, match="replay diverged"):
-        AdaptiveSession.from_state(BANK, changed, original.to_state())
-    lenient = AdaptiveSession.from_state(BANK, changed, original.to_state(), strict=False)
+        AdaptiveTest.from_state(BANK, changed, original.to_state())
+    lenient = AdaptiveTest.from_state(BANK, changed, original.to_state(), strict=False)
     assert lenient.administered == original.administered
 
 
@@ -279,9 +279,9 @@ def test_config_rejects_unknown_keys():
 
 def test_session_checks_config_against_bank():
     with pytest.raises(ValueError, match="outside the bank"):
-        AdaptiveSession(BANK, CATConfig(enemies=[[1, 4000]]))
+        AdaptiveTest(BANK, CATConfig(enemies=[[1, 4000]]))
     with pytest.raises(ValueError, match="area 7 needs at least 2"):
-        AdaptiveSession(BANK, CATConfig(blueprint={7: (2, 4)}))
+        AdaptiveTest(BANK, CATConfig(blueprint={7: (2, 4)}))
 
 
 # ---------------------------------------------------------------- simulation harness

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from engine import AdaptiveSession, Bank, CATConfig, derive_sympson_hetter
+from engine import AdaptiveTest, Bank, CATConfig, derive_sympson_hetter
 from engine.estimators import ESTIMATORS, ResponsePattern, eap, estimate
 from engine.exposure import EXPOSURE_METHODS
 from engine.registry import Registry
@@ -131,19 +131,19 @@ def test_every_classification_rule_builds_and_checks_a_stop_context(name):
 def test_every_combination_runs_a_replayable_session(estimator, selector, exposure, classification):
     bank = random_bank(graded=exposure != "sympson_hetter")
     config = config_for(bank, estimator=estimator, selector=selector, exposure=exposure, classification=classification)
-    session = AdaptiveSession(bank, config, seed=11)
+    session = AdaptiveTest(bank, config, seed=11)
     answers = np.random.default_rng(5)
     while (item := session.next_item()) is not None:
         session.record(item, int(answers.integers(0, bank.max_score[item] + 1)))
     assert session.finished and 3 <= len(session.administered) <= 12
-    twin = AdaptiveSession.from_state(bank, config, session.to_state())
+    twin = AdaptiveTest.from_state(bank, config, session.to_state())
     assert (twin.administered, twin.theta, twin.se) == (session.administered, session.theta, session.se)
 
 
 def test_session_eap_shortcut_matches_the_registered_estimator():
     bank = random_bank(graded=True)
     config = config_for(bank, estimator="eap", se_target=None, max_length=10)
-    session = AdaptiveSession(bank, config, seed=2)
+    session = AdaptiveTest(bank, config, seed=2)
     answers = np.random.default_rng(1)
     while (item := session.next_item()) is not None:
         session.record(item, int(answers.integers(0, bank.max_score[item] + 1)))
@@ -156,6 +156,6 @@ def test_session_eap_shortcut_matches_the_registered_estimator():
 def test_sympson_hetter_parameters_are_still_checked_when_the_plan_is_built():
     bank = random_bank(20)
     with pytest.raises(ValueError, match="derive_sympson_hetter"):
-        AdaptiveSession(bank, CATConfig(exposure="sympson_hetter"))
+        AdaptiveTest(bank, CATConfig(exposure="sympson_hetter"))
     derived = derive_sympson_hetter(bank, CATConfig(max_length=5), r_max=0.5, n=20, seed=0, max_iter=1)
-    AdaptiveSession(bank, CATConfig(exposure="sympson_hetter", sympson_hetter_k=derived["k"], max_length=5)).next_item()
+    AdaptiveTest(bank, CATConfig(exposure="sympson_hetter", sympson_hetter_k=derived["k"], max_length=5)).next_item()

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from engine import AdaptiveSession, Bank, CATConfig, irt
+from engine import AdaptiveTest, Bank, CATConfig, irt
 from engine.estimators import ESTIMATORS, ResponsePattern, estimate
 from item_bank import interchange, qti
 from item_bank.content import CONTENT_DIR, ContentError, load_areas, read_bank
@@ -91,7 +91,7 @@ def configs(draw, bank: Bank):
     )
 
 
-def drive(session: AdaptiveSession, bank: Bank, data, steps: int | None = None) -> None:
+def drive(session: AdaptiveTest, bank: Bank, data, steps: int | None = None) -> None:
     """Answer `steps` items (or to the end) with scores hypothesis draws."""
     taken = 0
     while steps is None or taken < steps:
@@ -116,12 +116,12 @@ def test_replay_from_state_continues_exactly_like_the_original(data):
     bank = data.draw(banks(), label="bank")
     config = data.draw(configs(bank), label="config")
     seed = data.draw(st.integers(0, 2**31 - 1), label="seed")
-    original = AdaptiveSession(bank, config, seed=seed)
+    original = AdaptiveTest(bank, config, seed=seed)
     drive(original, bank, data, steps=data.draw(st.integers(0, config.max_length), label="answered"))
     original.next_item()  # the pending item is part of the state
 
     state = json.loads(json.dumps(original.to_state()))  # what storage would hold
-    replayed = AdaptiveSession.from_state(bank, config, state)
+    replayed = AdaptiveTest.from_state(bank, config, state)
     assert replayed.next_item() == original.next_item()
     assert replayed.administered == original.administered and replayed.responses == original.responses
     assert same(replayed.theta, original.theta) and same(replayed.se, original.se)
@@ -145,7 +145,7 @@ def test_replay_from_state_continues_exactly_like_the_original(data):
 def test_session_respects_its_rules_for_any_answers(data):
     bank = data.draw(banks(), label="bank")
     config = data.draw(configs(bank), label="config")
-    session = AdaptiveSession(bank, config, seed=data.draw(st.integers(0, 2**31 - 1)))
+    session = AdaptiveTest(bank, config, seed=data.draw(st.integers(0, 2**31 - 1)))
     drive(session, bank, data)
     items = session.administered
     assert session.finished and session.stop_reason

@@ -1,6 +1,6 @@
 """One examinee's adaptive test: select, record, re-estimate, stop.
 
-The session is a deterministic function of (bank, config, seed, responses):
+The test is a deterministic function of (bank, config, seed, responses):
 every random choice uses ``step_uniform(seed, step, draw)``, so ``from_state``
 rebuilds it by replaying the stored answers and arrives at the same next item.
 """
@@ -25,17 +25,17 @@ from .exposure import EXPOSURE_METHODS, Chooser
 from .selection import SELECTORS, Criterion
 from .stopping import SPRT, StopContext, StoppingRule, decide, stopping_rules
 
-__all__ = ["AdaptiveSession", "SessionPlan", "prepare"]
+__all__ = ["AdaptiveTest", "SessionPlan", "prepare"]
 
 STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class SessionPlan:
-    """Everything derived from (bank, config) alone, built once and shared by many sessions.
+    """Everything derived from (bank, config) alone, built once and shared by many adaptive tests.
 
     The configured strategies are looked up in their registries here, once, and
-    bound to their settings: per step the session only calls ``criterion``,
+    bound to their settings: per step the test only calls ``criterion``,
     ``choose``, ``estimator`` and ``stopping.check``.
     """
 
@@ -47,7 +47,7 @@ class SessionPlan:
     estimator: Estimator
     # (prior_mean, prior_sd, n_points, bounds): the rest of the Estimator call
     estimator_settings: tuple[float, float, int, tuple[float, float]]
-    incremental_eap: bool  # EAP: read off the session's running GridPosterior instead of calling estimator
+    incremental_eap: bool  # EAP: read off the test's running GridPosterior instead of calling estimator
     stopping: StoppingRule
     sprt: SPRT | None
 
@@ -84,10 +84,10 @@ def prepare(bank: Bank, config: CATConfig) -> SessionPlan:
     return _PLAN_CACHE.get_or_build(key, lambda: SessionPlan.build(bank, config))
 
 
-class AdaptiveSession:
+class AdaptiveTest:
     """An adaptive test in progress.
 
-    Usage: ``item = s.next_item()`` → show it → ``s.record(item, score)`` →
+    Usage: ``item = t.next_item()`` → show it → ``t.record(item, score)`` →
     repeat until ``next_item()`` returns None; then read ``decision``,
     ``theta``, ``se``, ``stop_reason`` and ``area_scores()``.
     """
@@ -187,8 +187,8 @@ class AdaptiveSession:
             raise ValueError(f"item {index} is not the pending item (pending: {self._pending}); call next_item() first")
         self._apply(int(index), self._checked_score(index, score))
 
-    def copy(self) -> AdaptiveSession:
-        """An independent session in this one's state, in microseconds where ``from_state`` replays
+    def copy(self) -> AdaptiveTest:
+        """An independent test in this one's state, in microseconds where ``from_state`` replays
         every answer: a caller that may have to take back the next ``record`` keeps one."""
         twin = copy.copy(self)  # the plan, bank and config are shared: nothing writes them
         twin._penalty, twin._barred, twin._counts = self._penalty.copy(), self._barred.copy(), self._counts.copy()
@@ -328,7 +328,7 @@ class AdaptiveSession:
         }
 
     @classmethod
-    def from_state(cls, bank: Bank, config: CATConfig, state: dict[str, Any], strict: bool = True) -> AdaptiveSession:
+    def from_state(cls, bank: Bank, config: CATConfig, state: dict[str, Any], strict: bool = True) -> AdaptiveTest:
         """Rebuild by replaying stored answers through the same selection steps.
 
         With ``strict`` a stored item that the replay would not have chosen (bank
@@ -340,15 +340,15 @@ class AdaptiveSession:
         items, scores = state.get("items", []), state.get("scores", [])
         if len(items) != len(scores):
             raise ValueError("session state has different numbers of items and scores")
-        session = cls(bank, config, seed=state.get("seed", 0))
+        test = cls(bank, config, seed=state.get("seed", 0))
         for step, (index, score) in enumerate(zip(items, scores, strict=True)):
-            chosen = session.next_item()
+            chosen = test.next_item()
             if chosen != index:
-                if strict or session.finished:
+                if strict or test.finished:
                     raise ValueError(f"replay diverged at step {step}: stored item {index}, replay chose {chosen}")
-                session._pending = int(index)
-            session.record(int(index), score)
+                test._pending = int(index)
+            test.record(int(index), score)
         pending = state.get("pending")
-        if pending is not None and strict and session.next_item() != pending:
-            raise ValueError(f"replay diverged: stored pending item {pending}, replay chose {session.next_item()}")
-        return session
+        if pending is not None and strict and test.next_item() != pending:
+            raise ValueError(f"replay diverged: stored pending item {pending}, replay chose {test.next_item()}")
+        return test
