@@ -24,11 +24,17 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 ## make run: venv + install + migrate + load the demo bank (idempotent) + serve on http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(VENV)/bin/certamen init
+	$(VENV)/bin/certamen demo load
 	$(VENV)/bin/certamen serve --host $(HOST) --port $(PORT)
 
 ## make test: install what the tests need (Python extras, Debian packages), lint, type-check, run the whole suite
-test: $(VENV)/.installed-dev system-deps lint
+test: $(VENV)/.installed-dev system-deps lint tests/browser/node_modules/.installed
 	$(VENV)/bin/pytest
+
+# axe-core (npm), which the browser tests inject into every page they check for accessibility
+tests/browser/node_modules/.installed: tests/browser/package-lock.json | system-deps
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+	touch $@
 
 ## make lint: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade) and mypy --strict on engine/ and certs/
 lint: $(VENV)/.installed-dev

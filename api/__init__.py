@@ -80,13 +80,14 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.extensions["db_engine"] = engine
     app.extensions["db_factory"] = make_session_factory(engine)
 
-    from api import admin, hr, learner, learner_api, limits, openapi, psychometrics, transparency
+    from api import admin, console, hr, learner, learner_api, limits, openapi, psychometrics, transparency
 
     limits.configure(app)
 
     app.register_blueprint(learner.bp)
     app.register_blueprint(learner_api.bp)
     app.register_blueprint(hr.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(psychometrics.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(transparency.bp)

@@ -1,5 +1,5 @@
-"""Who is asking: staff roles (bearer tokens), signed-in learners (a bearer token, or on the web pages
-a web session id in the signed cookie), and CSRF protection for learner forms."""
+"""Who is asking: staff roles (bearer tokens; console staff from the console's cookie), signed-in learners
+(a bearer token, or on the web pages a web session id in the signed cookie), and CSRF protection for forms."""
 from __future__ import annotations
 
 import functools
@@ -12,15 +12,18 @@ from flask import abort, g, request, session
 from sqlalchemy.orm import Session
 
 from item_bank import accounts, staff_tokens
+from organisations.staff import Viewer, viewer_for_session
 
 ROLES = staff_tokens.ROLES
 SESSION_KEY = "learner_session"  # the cookie's web session id (accounts.WEB_SESSION_PREFIX)
+STAFF_SESSION_KEY = "staff_session"  # the console's session id (organisations.staff.SESSION_PREFIX)
 
 
 def create_token(db: Session, role: str, label: str = "", *, expires_days: int = staff_tokens.DEFAULT_DAYS,
-                 actor: str = "system") -> str:
+                 actor: str = "system", organisation_id: int | None = None) -> str:
     """Returns the plain token once; only its hash is stored (item_bank.staff_tokens)."""
-    return staff_tokens.create(db, role, label, expires_days=expires_days, actor=actor)
+    return staff_tokens.create(db, role, label, expires_days=expires_days, actor=actor,
+                               organisation_id=organisation_id)
 
 
 def require_role(*roles: str) -> Callable:
@@ -43,11 +46,27 @@ def require_role(*roles: str) -> Callable:
                 abort(403, description=f"this route needs the role {' or '.join(roles)}")
             g.role = holder.role
             g.actor = f"token:{holder.token_id}:{holder.role}"
+            g.viewer = Viewer(actor=g.actor, email="",
+                              platform_role=holder.role if holder.organisation_id is None else None,
+                              roles={holder.organisation_id: holder.role} if holder.organisation_id else {})
             return view(*args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def current_staff() -> Viewer | None:
+    """The staff member signed in to the console (its session id comes from the signed cookie only)."""
+    if "staff_viewer" not in g:
+        from api.services import unit_of_work
+
+        g.staff_viewer = None
+        token = session.get(STAFF_SESSION_KEY)
+        if isinstance(token, str):
+            with unit_of_work() as db:
+                g.staff_viewer = viewer_for_session(db, token)
+    return g.staff_viewer
 
 
 def csrf_token() -> str:

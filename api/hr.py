@@ -1,19 +1,43 @@
-"""Verification (public: HR, auditors, anyone holding a certificate) and the HR roster (role hr)."""
+"""Verification (public: HR, auditors, anyone holding a certificate) and the organisation roster for
+integrations (an hr token scoped to one organisation)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from api import limits
 from api.auth import require_role
 from api.services import issuer, unit_of_work
 from certs.pdf import PdfCredentialError, extract_credential_from_pdf, render_certificate_pdf
-from certs.service import roster, status_list_credential, verify_credential
+from certs.service import status_list_credential, verify_credential
 from errors import CertamenError, Kind
-from storage import Certificate
+from organisations.exports import csv_chunks, export_row
+from organisations.staff import visible_organisation
+from organisations.status import (
+    NO_REQUIREMENT,
+    STATUSES,
+    ExamClock,
+    PeopleFilter,
+    cursor_after,
+    page_of,
+    read_cursor,
+    rows_of,
+    status_counts,
+)
+from storage import Certificate, Organisation, utcnow
+from storage.tenancy import scoped_to
 
 bp = Blueprint("hr", __name__)
 
@@ -137,28 +161,63 @@ def status_list(purpose: str):
         return jsonify(status_list_credential(db, purpose, issuer()))
 
 
-ROSTER_COLUMNS = ("name", "email", "organisation", "exam", "certificate_id", "status", "group", "issued",
-                  "valid_until", "days_remaining")
+ROSTER_PAGE = 1000
+ROSTER_MAX_PAGE = 5000
 
 
 @bp.get("/api/v1/hr/roster")
 @require_role("hr")
 def hr_roster():
-    organisation = request.args.get("organisation") or None
-    within = request.args.get("within", 30, type=int)
-    if within is None or not 0 <= within <= 3650:
-        abort(400, description="'within' must be a number of days between 0 and 3650")
+    """Every enrolled employee of the token's organisation with where they stand on each required exam,
+    those with no certificate yet included. Pages follow `next` (keyset); `format=csv` streams them all."""
+    slug = request.args.get("organisation", "")
+    limit = request.args.get("limit", ROSTER_PAGE, type=int)
+    if limit is None or not 1 <= limit <= ROSTER_MAX_PAGE:
+        abort(400, description=f"'limit' must be a number from 1 to {ROSTER_MAX_PAGE}")
+    people = _roster_filter()
+    after = read_cursor(request.args.get("after"))
     with unit_of_work() as db:
-        rows = roster(db, organisation, within_days=within)
+        org = _token_organisation(db, slug)
+        org_slug, org_id = org.slug, org.id
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=ROSTER_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            # A leading =, +, - or @ would make a spreadsheet run the cell as a formula.
-            writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()})
-        return Response(out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="certification-roster.csv"'})
-    groups = {g: [r for r in rows if r["group"] == g] for g in ("valid", "expiring", "lapsed", "withdrawn")}
-    return jsonify(organisation=organisation, within_days=within, counts={g: len(v) for g, v in groups.items()},
-                   **groups)
+        return Response(stream_with_context(_csv_rows(org_id, people)), mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{org_slug}-roster.csv"'})
+    with unit_of_work() as db, scoped_to(db, org_id):
+        clock = ExamClock.at(db, utcnow())
+        rows = page_of(db, clock, people, after=after, size=limit)
+        counts = status_counts(db, clock, people) if after is None else None
+    last = rows[-1] if len(rows) == limit else None
+    return jsonify(organisation=org_slug, as_of=clock.now.isoformat(timespec="seconds"),
+                   **({"counts": counts} if counts is not None else {}),
+                   people=[export_row(r) for r in rows],
+                   next=cursor_after(last) if last else None)
+
+
+def _token_organisation(db, slug: str):
+    """The organisation an hr token is scoped to; a platform admin's token names one with `organisation`."""
+    viewer = g.viewer
+    if viewer.platform_role == "admin":
+        if not slug:
+            abort(400, description="name the organisation: ?organisation=SLUG")
+        return visible_organisation(db, viewer, slug)
+    org_id = next(iter(viewer.roles), None)
+    if org_id is None:
+        abort(403, description="this token is not scoped to an organisation; create one with "
+                               "`certamen token create --role hr --org SLUG`")
+    org = db.get(Organisation, org_id)
+    if slug and slug.strip().lower() != org.slug:
+        abort(404, description="no such organisation")
+    return org
+
+
+def _roster_filter() -> PeopleFilter:
+    status = request.args.get("status") or None
+    if status is not None and status not in (*STATUSES, NO_REQUIREMENT):
+        abort(400, description=f"'status' must be one of {', '.join((*STATUSES, NO_REQUIREMENT))}")
+    return PeopleFilter(status=status, exam_id=request.args.get("exam") or None,
+                        include_left=request.args.get("include_left") in ("1", "true"))
+
+
+def _csv_rows(org_id: int, people: PeopleFilter):
+    with unit_of_work() as db, scoped_to(db, org_id):
+        yield from csv_chunks(rows_of(db, ExamClock.at(db, utcnow()), people))

@@ -24,6 +24,7 @@ from api.services import (
 from certs.service import candidate_certificates
 from item_bank import accounts, delivery
 from item_bank.content import area_titles, load_guides
+from organisations import invitations
 from storage import Candidate, Exam, Sitting
 
 bp = Blueprint("learner", __name__)
@@ -251,6 +252,29 @@ def result(session_id: str):
         outcome = delivery.result(db, session_id, candidate_id=_signed_in_learner())
     certificate = issue_if_earned(session_id) if outcome.decision == "pass" else None
     return render_template("result.html", result=outcome, certificate=certificate)
+
+
+@bp.get("/join")
+def join_page():
+    """An organisation's invitation: the secret is in the URL fragment; signin_link.js puts it in the form."""
+    return render_template("join.html", signed_in=current_learner() is not None)
+
+
+@bp.post("/join")
+@limits.signin
+def join():
+    token = request.form.get("token", "").strip()
+    me = current_learner()
+    if me is None:
+        return render_template("join.html", signed_in=False,
+                               error="sign in (or create an account) first, then open your invitation link again"), 401
+    try:
+        with unit_of_work() as db:
+            org, new = invitations.join(db, token, me)
+            name = org.name
+    except invitations.InvitationError as exc:
+        return render_template("join.html", signed_in=True, error=exc.message), http_status(exc)
+    return render_template("join.html", signed_in=True, joined=name, new=new)
 
 
 @bp.get("/my/certificates")

@@ -1,8 +1,9 @@
 """Request-scoped access to the database for the views."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certs.resits import check_may_sit
 from certs.service import IssuanceRefused, IssuerSettings, issue_for_session, record_refusal, renewable_certificate
+from errors import CertamenError
 from item_bank import accounts, delivery, signin_throttle
+from organisations import staff
 from storage import Candidate, Certificate, Exam
 from storage import db as database
 from storage.db import transaction
@@ -100,19 +103,31 @@ def register_learner(*, name: str, email: str, password: str, organisation: str 
         pass  # the other registration created it: as for any address that has an account
 
 
-def _throttled_password_check(db: Session, *, email: str, password: str, address: str):
-    """accounts.authenticate behind item_bank.signin_throttle: (candidate or None, the refusal)."""
+def _throttled_password_check(db: Session, *, email: str, password: str, address: str,
+                              authenticate: Callable[..., Any] = accounts.authenticate, throttle_key: str = ""):
+    """`authenticate` (a learner's by default) behind item_bank.signin_throttle: (account or None, the refusal).
+    `throttle_key` keeps staff and learner failures apart when one address has both accounts."""
     enabled = current_app.config.get("RATELIMIT_ENABLED", True)
-    attempt = signin_throttle.check(db, email=email, address=address) if enabled else None
+    attempt = signin_throttle.check(db, email=throttle_key + email, address=address) if enabled else None
     try:
-        candidate = accounts.authenticate(db, email=email, password=password)
-    except accounts.AccountError as refused:
+        account = authenticate(db, email=email, password=password)
+    except CertamenError as refused:
         if attempt is not None:
             attempt.failed(db)
         return None, refused
     if attempt is not None:
         attempt.succeeded(db)
-    return candidate, None
+    return account, None
+
+
+def staff_sign_in(*, email: str, password: str, address: str) -> str:
+    """A console session id for the staff member whose password this is (throttled like learners)."""
+    with unit_of_work() as db:
+        account, refused = _throttled_password_check(db, email=email, password=password, address=address,
+                                                     authenticate=staff.authenticate, throttle_key="staff:")
+        if account is not None:
+            return staff.start_session(db, account)
+    raise refused
 
 
 def sign_in(*, email: str, password: str, label: str, address: str, web: bool = False) -> accounts.SignedIn:

@@ -45,7 +45,7 @@ from errors import Kind
 from item_bank import audit
 from item_bank.content import area_titles
 from item_bank.rescoring import rederive_sitting
-from storage import AuditEvent, Candidate, Certificate, Exam, PolicyChange, Sitting, as_utc, utcnow
+from storage import AuditEvent, Candidate, Certificate, Employee, Exam, PolicyChange, Sitting, as_utc, utcnow
 
 __all__ = ["CertificateError", "IssuanceRefused"]  # re-exported: callers import them from here
 
@@ -381,12 +381,14 @@ def candidate_certificates(db: Session, candidate_id: int, *, now: datetime | No
     return [certificate_row(db, c, now=now) | {"superseded_by": c.superseded_by} for c in rows]
 
 
-def roster(db: Session, organisation: str | None, *, within_days: int = 30,
-           now: datetime | None = None) -> list[dict[str, Any]]:
-    """Each person's current certificate per exam, classified for HR: valid, expiring, lapsed, withdrawn."""
+def certificate_listing(db: Session, *, organisation_id: int | None = None, within_days: int = 30,
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each person's current certificate per exam, classified: valid, expiring, lapsed, withdrawn; with
+    `organisation_id`, of the people that organisation enrolled only."""
     query = select(Certificate).where(Certificate.superseded_by.is_(None)).order_by(Certificate.valid_until)
-    if organisation:
-        query = query.where(Certificate.organisation == organisation)
+    if organisation_id is not None:
+        query = query.where(Certificate.candidate_id.in_(
+            select(Employee.candidate_id).where(Employee.organisation_id == organisation_id)))
     rows = []
     for cert in db.execute(query).scalars():
         row = certificate_row(db, cert, now=now)

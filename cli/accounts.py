@@ -37,10 +37,12 @@ def cmd_learner_grant_attempt(args: argparse.Namespace) -> None:
 
 def cmd_token_create(args: argparse.Namespace) -> None:
     from item_bank import staff_tokens
+    from organisations.organisations import organisation
 
     with transaction(session_factory()) as db:
+        org_id = organisation(db, args.org).id if args.org else None
         token = staff_tokens.create(db, args.role, args.label or "", expires_days=args.expires_days,
-                                    actor=f"cli:{args.by}" if args.by else "cli")
+                                    actor=f"cli:{args.by}" if args.by else "cli", organisation_id=org_id)
     print(token)  # the only time it is shown: stdout holds nothing else, for $(certamen token create ...)
     print(f"expires in {args.expires_days} days; `certamen token list` shows it, `certamen token revoke` ends it",
           file=sys.stderr)
@@ -53,10 +55,12 @@ def cmd_token_list(args: argparse.Namespace) -> None:
         rows = staff_tokens.listing(db)
 
     def text(rows: list[dict]) -> str:
-        head = f"{'id':>5}  {'role':<15} {'status':<8} {'created':<20} {'expires':<20} {'last used':<20} label"
+        head = (f"{'id':>5}  {'role':<15} {'organisation':<16} {'status':<8} {'created':<20} {'expires':<20} "
+                f"{'last used':<20} label")
         lines = [head]
         for r in rows:
-            lines.append(f"{r['id']:>5}  {r['role']:<15} {r['status']:<8} {r['created'] or '-':<20} "
+            lines.append(f"{r['id']:>5}  {r['role']:<15} {r['organisation'] or '-':<16} {r['status']:<8} "
+                         f"{r['created'] or '-':<20} "
                          f"{r['expires'] or '-':<20} {r['last_used'] or 'never':<20} {r['label']}"
                          + (f"  [revoked {r['revoked']} by {r['revoked_by']}]" if r["revoked"] else ""))
         return "\n".join(lines)
@@ -89,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     create = token.add_parser("create", help="create a bearer token for a role (printed once)")
     create.add_argument("--role", required=True, choices=["hr", "psychometrician", "admin"],
                         help="the role it acts as")
+    create.add_argument("--org", metavar="SLUG", help="the organisation an hr token acts for (required for hr; "
+                                                      "it reads and acts on that organisation's data only)")
     create.add_argument("--label", help="what or who it is for (shown by `token list`)")
     create.add_argument("--expires-days", type=int, default=90, help="days until it expires (1 to 730, default 90)")
     create.add_argument("--by", help="who creates it (audited)")

@@ -54,10 +54,12 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_cert_list(args: argparse.Namespace) -> None:
-    from certs.service import roster
+    from certs.service import certificate_listing
+    from organisations.organisations import organisation
 
     with transaction(session_factory()) as db:
-        rows = roster(db, args.organisation, within_days=args.within)
+        org_id = organisation(db, args.org).id if args.org else None
+        rows = certificate_listing(db, organisation_id=org_id, within_days=args.within)
     emit(args, rows, lambda rs: "\n".join(
         f"{r['certificate_id']}  {r['status']:<13} until {r['valid_until']}  {r['name']} <{r['email']}>  {r['exam']}"
         for r in rs) or "no certificates")
@@ -126,7 +128,7 @@ def cmd_keys_compromise(args: argparse.Namespace) -> None:
 def _register_cert(sub: argparse._SubParsersAction) -> None:
     cert = sub.add_parser("cert", help="issued certificates").add_subparsers(dest="cert_command", required=True)
     clist = cert.add_parser("list", help="certificates with their status")
-    clist.add_argument("--organisation", help="only this organisation's certificates")
+    clist.add_argument("--org", metavar="SLUG", help="only the certificates of the people this organisation enrolled")
     clist.add_argument("--within", type=int, default=30, help="days counted as 'expiring'")
     add_json_option(clist)
     clist.set_defaults(func=cmd_cert_list)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from cli.common import CommandError, add_json_option, emit, parse_when, session_factory
+from cli.common import CommandError, add_json_option, emit, parse_when, session_factory, settings
 from storage.db import transaction
 
 
@@ -47,6 +48,45 @@ def cmd_org_assign(args: argparse.Namespace) -> None:
                                   f"({s['scope']}{', also new hires' if s['standing'] else ''})")
 
 
+def cmd_org_invite(args: argparse.Namespace) -> None:
+    from organisations.invitations import invite
+    from organisations.organisations import organisation
+
+    with transaction(session_factory()) as db:
+        link = invite(db, organisation(db, args.slug), actor=f"cli:{args.by}" if args.by else "cli", days=args.days,
+                      email_domain=args.domain)
+    print(link.url(settings().public_url))  # the secret is the fragment: never sent to a server, never logged
+    print(f"anyone signed in who opens it{' with an address at ' + args.domain if args.domain else ''} joins "
+          f"{args.slug}, until {link.expires_at.isoformat(timespec='minutes')}", file=sys.stderr)
+
+
+def cmd_staff_add(args: argparse.Namespace) -> None:
+    from organisations.organisations import organisation
+    from organisations.staff import add_staff
+
+    with transaction(session_factory()) as db:
+        org = organisation(db, args.org) if args.org else None
+        account, link = add_staff(db, email=args.email, role=args.role, organisation=org, name=args.name or "",
+                                  actor=f"cli:{args.by}" if args.by else "cli")
+        where = f" in {org.slug}" if org else ""
+        print(link.url(settings().public_url))  # the secret is the fragment (after '#'): never sent to a server
+        print(f"{account.email} is {args.role}{where}; the link signs them in once, until "
+              f"{link.expires_at.isoformat(timespec='minutes')}, to choose a password", file=sys.stderr)
+
+
+def cmd_staff_link(args: argparse.Namespace) -> None:
+    from organisations.staff import StaffError, create_link
+    from storage import StaffAccount
+
+    with transaction(session_factory()) as db:
+        account = db.query(StaffAccount).filter_by(email=(args.email or "").strip().lower()).one_or_none()
+        if account is None:
+            raise StaffError("no staff account has that e-mail address (certamen staff add creates one)")
+        link = create_link(db, account, actor=f"cli:{args.by}" if args.by else "cli", minutes=args.minutes)
+    print(link.url(settings().public_url))
+    print(f"valid once, for {args.minutes} minutes", file=sys.stderr)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     org = sub.add_parser("org", help="organisations: create, enrol people, assign exams").add_subparsers(
         dest="org_command", required=True)
@@ -77,3 +117,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     assign.add_argument("--due-days", type=int, help="days later hires get (default: the organisation's)")
     add_json_option(assign)
     assign.set_defaults(func=cmd_org_assign)
+
+    inv = org.add_parser("invite", help="print an invitation link people open to join the organisation themselves")
+    inv.add_argument("slug", help="the organisation")
+    inv.add_argument("--days", type=int, default=30, help="how long the link works (1 to 365 days, default 30)")
+    inv.add_argument("--domain", help="only people whose e-mail address is at this domain may join with it")
+    inv.add_argument("--by", help="who makes it (audited)")
+    inv.set_defaults(func=cmd_org_invite)
+
+    staff = sub.add_parser("staff", help="console accounts: HR, compliance, managers, administrators").add_subparsers(
+        dest="staff_command", required=True)
+    add = staff.add_parser("add", help="give someone a role (creating their account) and print a one-time sign-in link")
+    add.add_argument("--email", required=True, help="their work e-mail address (their console user name)")
+    add.add_argument("--role", required=True, choices=["org_admin", "hr", "manager", "admin", "psychometrician"],
+                     help="org_admin, hr or manager in one organisation (--org); admin or psychometrician for the "
+                          "whole platform (no --org)")
+    add.add_argument("--org", metavar="SLUG", help="the organisation the role is held in")
+    add.add_argument("--name", help="their name as colleagues know it")
+    add.add_argument("--by", help="who gives the role (audited)")
+    add.set_defaults(func=cmd_staff_add)
+    link = staff.add_parser("link", help="print a new one-time sign-in link for a staff member (lost password)")
+    link.add_argument("email", help="the staff member's e-mail address")
+    link.add_argument("--minutes", type=int, default=15, choices=range(1, 61), metavar="1..60",
+                      help="how long the link stays valid (default 15)")
+    link.add_argument("--by", help="who asks for it (audited)")
+    link.set_defaults(func=cmd_staff_link)

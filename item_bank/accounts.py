@@ -86,6 +86,26 @@ def normalise_email(email: str) -> str:
     return email
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """Whether `password` is the one `stored` was made from. Costs a full hash when there is no stored hash
+    (an unknown account, one without a password yet), so the answer's timing does not tell them apart."""
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        _hasher.verify(stored or _hash_of_nobody(), password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def needs_rehash(stored: str) -> bool:
+    return _hasher.check_needs_rehash(stored)
+
+
 def check_password_rules(password: str, *, name: str = "", email: str = "") -> None:
     """Length, then item_bank.passwords: not common, not trivial, not made of the learner's own name
     or address or the service's name."""
@@ -137,25 +157,19 @@ def authenticate(db: Session, *, email: str, password: str) -> Candidate:
         email = normalise_email(email)
     except AccountError:
         raise refused from None
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        raise refused
     candidate = db.execute(select(Candidate).where(Candidate.email == email)).scalar_one_or_none()
-    stored = candidate.password_hash if candidate is not None and candidate.password_hash else _hash_of_nobody()
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        raise refused from None
-    if candidate is None or not candidate.password_hash:
+    stored = candidate.password_hash if candidate is not None else None
+    if candidate is None or not password_matches(stored, password):
         raise refused
-    if _hasher.check_needs_rehash(candidate.password_hash):
-        candidate.password_hash = _hasher.hash(password)
+    if needs_rehash(candidate.password_hash):
+        candidate.password_hash = hash_password(password)
     return candidate
 
 
 def set_password(db: Session, candidate: Candidate, password: str) -> None:
     """A new password ends every other signed-in session of the account."""
     check_password_rules(password, name=candidate.name, email=candidate.email)
-    candidate.password_hash = _hasher.hash(password)
+    candidate.password_hash = hash_password(password)
     revoke_all(db, candidate.id)
     audit.record(db, actor=f"candidate:{candidate.id}", kind="candidate.password", subject=f"candidate:{candidate.id}")
 

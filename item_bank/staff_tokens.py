@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError
 from item_bank import audit
-from storage import ApiToken, as_utc, utcnow
+from storage import ApiToken, Organisation, as_utc, utcnow
 
 ROLES = ("hr", "psychometrician", "admin")
+ORGANISATION_ROLES = ("hr",)  # integration tokens that read and act on one organisation's data
 PREFIX = "ctm_"
 DEFAULT_DAYS = 90
 MAX_DAYS = 730
@@ -42,20 +43,24 @@ def _digest(token: str) -> str:
 
 
 def create(db: Session, role: str, label: str = "", *, expires_days: int = DEFAULT_DAYS,
-           actor: str = "system") -> str:
-    """Returns the plain token, once; only its digest is stored."""
+           actor: str = "system", organisation_id: int | None = None) -> str:
+    """Returns the plain token, once; only its digest is stored. An hr token acts for one organisation."""
     if role not in ROLES:
         raise TokenError(f"role must be one of {', '.join(ROLES)}")
+    if (role in ORGANISATION_ROLES) != (organisation_id is not None):
+        raise TokenError(f"an {role} token acts for one organisation: name it (--org SLUG)"
+                         if role in ORGANISATION_ROLES else f"a {role} token is not given in one organisation")
     if isinstance(expires_days, bool) or not isinstance(expires_days, int) or not 1 <= expires_days <= MAX_DAYS:
         raise TokenError(f"a token expires after 1 to {MAX_DAYS} days")
     label = (label or "").strip()[:200]
     token = PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=_digest(token), role=role, label=label,
+    row = ApiToken(token_hash=_digest(token), role=role, label=label, organisation_id=organisation_id,
                    expires_at=utcnow() + dt.timedelta(days=expires_days))
     db.add(row)
     db.flush()
     audit.record(db, actor=actor, kind="token.create", subject=f"token:{row.id}",
-                 data={"role": role, "label": label, "expires_at": row.expires_at.isoformat()})
+                 data={"role": role, "label": label, "expires_at": row.expires_at.isoformat(),
+                       **({"organisation": organisation_id} if organisation_id is not None else {})})
     return token
 
 
@@ -63,6 +68,7 @@ def create(db: Session, role: str, label: str = "", *, expires_days: int = DEFAU
 class Holder:
     token_id: int
     role: str
+    organisation_id: int | None = None
 
 
 def holder(db: Session, token: str) -> Holder | None:
@@ -70,7 +76,7 @@ def holder(db: Session, token: str) -> Holder | None:
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
     now = utcnow()
-    row = db.execute(select(ApiToken.id, ApiToken.role, ApiToken.last_used_at).where(
+    row = db.execute(select(ApiToken.id, ApiToken.role, ApiToken.last_used_at, ApiToken.organisation_id).where(
         ApiToken.token_hash == _digest(token), ApiToken.role.in_(ROLES), ApiToken.revoked.is_(False),
         ApiToken.expires_at > now)).first()
     if row is None:
@@ -81,25 +87,28 @@ def holder(db: Session, token: str) -> Holder | None:
             ApiToken.id == row.id,
             or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_EVERY),
         ).values(last_used_at=now).execution_options(synchronize_session=False))
-    return Holder(row.id, row.role)
+    return Holder(row.id, row.role, row.organisation_id)
 
 
 def listing(db: Session) -> list[dict[str, Any]]:
     """Every staff token, newest first: what it is for and how it has been used, never its secret."""
     now = utcnow()
-    rows = db.execute(select(ApiToken).where(ApiToken.role.in_(ROLES)).order_by(ApiToken.id.desc())).scalars()
+    rows = db.execute(select(ApiToken, Organisation.slug)
+                      .outerjoin(Organisation, Organisation.id == ApiToken.organisation_id)
+                      .where(ApiToken.role.in_(ROLES)).order_by(ApiToken.id.desc())).all()
 
     def when(value: dt.datetime | None) -> str | None:
         return None if value is None else as_utc(value).isoformat(timespec="seconds")
 
     return [{
-        "id": row.id, "role": row.role, "label": row.label, "created": when(row.created_at),
+        "id": row.id, "role": row.role, "label": row.label, "organisation": slug,
+        "created": when(row.created_at),
         "expires": when(row.expires_at), "last_used": when(row.last_used_at),
         "revoked": when(row.revoked_at) if row.revoked else None,
         "revoked_by": row.revoked_by if row.revoked else None,
         "status": ("revoked" if row.revoked else
                    "expired" if row.expires_at is None or as_utc(row.expires_at) <= now else "active"),
-    } for row in rows]
+    } for row, slug in rows]
 
 
 def revoke(db: Session, token_id: int, *, by: str, reason: str = "") -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from errors import CertamenError, Kind
 from item_bank import audit
 from storage import AssignedExam, Assignment, Employee, Exam, Organisation, OrgUnit
-from storage.db import utcnow
+from storage.db import as_utc, utcnow
 
 
 class AssignmentError(CertamenError):
@@ -69,14 +69,30 @@ def assign(db: Session, org: Organisation, *, exam_id: str, due_at: dt.datetime,
                             due_days=due_days, standing=standing, created_by=actor)
     db.add(assignment)
     db.flush()
-    now = utcnow()
-    db.add_all(AssignedExam(organisation_id=org.id, assignment_id=assignment.id, employee_id=p.id, exam_id=exam_id,
-                            assigned_at=now, due_at=due_at) for p in found)
-    db.flush()
+    moved = _require(db, org, assignment, found, due_at=due_at, now=utcnow())
     audit.record(db, actor=actor, kind="organisation.assign", subject=f"organisation:{org.slug}",
                  data={"assignment": assignment.id, "exam": exam_id, "scope": scope, "unit": unit_id,
-                       "due": due_at.isoformat(), "people": len(found), "standing": standing})
+                       "due": due_at.isoformat(), "people": len(found), "due_date_moved": moved,
+                       "standing": standing})
     return assignment, len(found)
+
+
+def _require(db: Session, org: Organisation, assignment: Assignment, people: Sequence[Employee], *,
+             due_at: dt.datetime, now: dt.datetime) -> int:
+    """Gives each person the requirement, or moves the due date of the one they have earlier when this one is
+    due sooner (a later assignment never gives anyone more time). Returns how many requirements were there."""
+    held = {row.employee_id: row for row in db.execute(
+        select(AssignedExam).where(AssignedExam.organisation_id == org.id,
+                                   AssignedExam.exam_id == assignment.exam_id)).scalars()}
+    for person in people:
+        share = held.get(person.id)
+        if share is None:
+            db.add(AssignedExam(organisation_id=org.id, assignment_id=assignment.id, employee_id=person.id,
+                                exam_id=assignment.exam_id, assigned_at=now, due_at=due_at))
+        elif as_utc(share.due_at) > due_at:
+            share.due_at, share.assignment_id = due_at, assignment.id
+    db.flush()
+    return sum(person.id in held for person in people)
 
 
 def give_standing_assignments(db: Session, org: Organisation, employee_ids: Sequence[int], *,
@@ -90,15 +106,26 @@ def give_standing_assignments(db: Session, org: Organisation, employee_ids: Sequ
     if not standing:
         return 0
     people = list(db.execute(select(Employee).where(Employee.id.in_(list(employee_ids)))).scalars())
-    have = set(db.execute(select(AssignedExam.assignment_id, AssignedExam.employee_id)
-                          .where(AssignedExam.employee_id.in_(list(employee_ids)))).all())
     given = 0
     for assignment in standing:
         due = now + dt.timedelta(days=assignment.due_days or org.default_due_days)
-        for person in people:
-            if (assignment.id, person.id) not in have and _in_scope(assignment, person):
-                db.add(AssignedExam(organisation_id=org.id, assignment_id=assignment.id, employee_id=person.id,
-                                    exam_id=assignment.exam_id, assigned_at=now, due_at=due))
-                given += 1
-    db.flush()
+        reached = [person for person in people if _in_scope(assignment, person)]
+        given += len(reached) - _require(db, org, assignment, reached, due_at=due, now=now)
     return given
+
+
+def set_exemption(db: Session, employee_id: int, exam_id: str, *, reason: str | None, actor: str) -> AssignedExam:
+    """Excuses a person from a required exam (with the reason and who decided), or with no reason lifts it.
+    Run in a session scoped to the organisation: another organisation's person is not found."""
+    share = db.execute(select(AssignedExam).where(AssignedExam.employee_id == employee_id,
+                                                  AssignedExam.exam_id == exam_id)).scalar_one_or_none()
+    if share is None:
+        raise AssignmentError("that person has no requirement for that exam", kind=Kind.NOT_FOUND)
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > 500:
+        raise AssignmentError("say why in at most 500 characters")
+    share.exempt_reason, share.exempt_by = reason, actor if reason else None
+    share.exempt_at = utcnow() if reason else None
+    audit.record(db, actor=actor, kind="organisation.exempt" if reason else "organisation.exempt_lifted",
+                 subject=f"employee:{employee_id}", data={"exam": exam_id, **({"reason": reason} if reason else {})})
+    return share

@@ -14,6 +14,7 @@ from storage.organisations import (
     AssignedExam,
     Assignment,
     Employee,
+    Invitation,
     Organisation,
     OrgUnit,
     StaffAccount,
@@ -21,7 +22,7 @@ from storage.organisations import (
     TenantScoped,
 )
 from storage.people import ApiToken, Candidate, SigninFailure
-from storage.sittings import SITTING_STATES, AttemptGrant, Response, Sitting
+from storage.sittings import SITTING_STATES, AttemptGrant, Response, Sitting, SittingArea
 
 __all__ = [
     "Item",
@@ -34,6 +35,7 @@ __all__ = [
     "ApiToken",
     "SigninFailure",
     "Sitting",
+    "SittingArea",
     "AttemptGrant",
     "Response",
     "SITTING_STATES",
@@ -42,7 +44,7 @@ __all__ = [
     "PolicyChange",
     "ResitAllowance",
     "CalibrationRun",
-    "Organisation", "OrgUnit", "Employee", "StaffAccount", "StaffRole", "Assignment", "AssignedExam",
+    "Organisation", "Invitation", "OrgUnit", "Employee", "StaffAccount", "StaffRole", "Assignment", "AssignedExam",
     "TenantScoped", "ORG_ROLES", "UNIT_KINDS", "ASSIGNMENT_SCOPES",
     "Base", "as_utc", "utcnow",
 ]

@@ -8,9 +8,11 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -23,6 +25,11 @@ class Certificate(Base):
     """One issued credential. Revocation and suspension are flags published through status lists."""
 
     __tablename__ = "certificates"
+    # A person's current certificate of an exam (organisations.status asks it for every person listed).
+    __table_args__ = (
+        Index("ix_certificates_current", "candidate_id", "exam_id", "issued_at",
+              sqlite_where=text("superseded_by IS NULL"), postgresql_where=text("superseded_by IS NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # short public code
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"), index=True)

@@ -91,7 +91,9 @@ def make_engine(url: str | None = None) -> Engine:
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
+    # No JIT: Certamen's queries are short index look-ups whose cost estimates (correlated subqueries per
+    # person) cross the JIT threshold, and compiling them took longer than running them (docs/benchmarks.md).
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"options": "-c jit=off"})
     _ping_when_idle(engine)
     return engine
 

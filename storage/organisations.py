@@ -124,11 +124,13 @@ class Assignment(TenantScoped, Base):
 
 
 class AssignedExam(TenantScoped, Base):
-    """One person's share of an assignment: when it is due for them, and an exemption if they have one."""
+    """A person's requirement to hold an exam's certificate: when it is due for them, and an exemption if they
+    have one. One per person and exam: a second assignment of the same exam moves the due date earlier if
+    it is earlier, and otherwise leaves it (organisations.assignments)."""
 
     __tablename__ = "assigned_exams"
     __table_args__ = (
-        UniqueConstraint("assignment_id", "employee_id"),
+        UniqueConstraint("employee_id", "exam_id"),
         Index("ix_assigned_exams_due", "organisation_id", "exam_id", "due_at"),
     )
 
@@ -141,3 +143,20 @@ class AssignedExam(TenantScoped, Base):
     exempt_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     exempt_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     exempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Invitation(TenantScoped, Base):
+    """A link an organisation hands its people (intranet, team chat) to join it themselves: whoever opens it
+    signed in to a learner account is enrolled, if their address is in `email_domain` when one is set, until
+    the link expires or is ended. Only its digest is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    joined: Mapped[int] = mapped_column(Integer, default=0)

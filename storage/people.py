@@ -35,16 +35,22 @@ class ApiToken(Base):
     last used. A learner's signed-in session is a `learner` row that expires and is revoked at
     sign-out: a bearer token (`lrn_...`) for the JSON API, or a web session id (`ses_...`) that only
     the web pages accept from the session cookie. A one-time `signin_link` token lets a learner in
-    without a password.
+    without a password. Staff who work in the console hold a `staff_session` (the console's cookie) or a
+    one-time `staff_link` (organisations.staff).
     """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20))  # hr | psychometrician | admin | learner | signin_link
+    # hr | psychometrician | admin | learner | signin_link | staff_session | staff_link
+    role: Mapped[str] = mapped_column(String(20))
     label: Mapped[str] = mapped_column(String(200), default="")
     candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id"), nullable=True, index=True)
+    # Console sign-ins and sign-in links of a staff member (roles staff_session, staff_link).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), nullable=True, index=True)
+    # An integration token acts for this one organisation only (role hr); None: platform tokens.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -34,6 +34,8 @@ class Sitting(Base):
     __table_args__ = (
         Index("uq_exam_sessions_one_in_progress", "candidate_id", unique=True,
               sqlite_where=text("state = 'in_progress'"), postgresql_where=text("state = 'in_progress'")),
+        # A person's latest finished sitting of an exam (organisations.status).
+        Index("ix_exam_sessions_finished", "candidate_id", "exam_id", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # unguessable public token
@@ -95,3 +97,23 @@ class Response(Base):
 
     session: Mapped[Sitting] = relationship(back_populates="responses")
     item: Mapped[Item] = relationship()
+
+
+class SittingArea(Base):
+    """A finished sitting's evidence in one content area, for the employer's risk map: how many scored questions,
+    how many were answered right (`observed`), how many a borderline passer would get right on the same
+    questions (`expected`, the IRT probabilities at the cut score summed) and the binomial variance of that
+    count at the cut. Written with the sitting's exam.finish event; the learner sees only the verdict."""
+
+    __tablename__ = "sitting_areas"
+    __table_args__ = (Index("ix_sitting_areas_candidate", "candidate_id", "finished_at"),)
+
+    sitting_id: Mapped[str] = mapped_column(ForeignKey("exam_sessions.id"), primary_key=True)
+    area: Mapped[str] = mapped_column(String(40), primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id"))
+    exam_id: Mapped[str] = mapped_column(String(80))
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    items: Mapped[int] = mapped_column(Integer)
+    observed: Mapped[float] = mapped_column(Float)
+    expected: Mapped[float] = mapped_column(Float)
+    variance: Mapped[float] = mapped_column(Float)

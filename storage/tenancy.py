@@ -1,10 +1,10 @@
 """One tenant filter for every query of an organisation's data.
 
 A database session given to `scoped_to(db, organisation_id)` adds `organisation_id = :id` to every ORM
-query of a `TenantScoped` table (employees, units, staff roles, assignments), and limits sittings and
-certificates to the learners that organisation enrolled. Views never repeat the check, so a console page or
-an integration route asking for another organisation's employee, sitting or certificate finds nothing
-(404), whatever the id it was given.
+query of a `TenantScoped` table (employees, units, staff roles, assignments), and limits sittings (and their
+evidence by area) and certificates to the learners that organisation enrolled (and, for a manager, to the
+people who report to them). Views never repeat the check, so a console page or an integration route asking
+for another organisation's employee, sitting or certificate finds nothing (404), whatever the id it was given.
 """
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from storage.certificates import Certificate
 from storage.organisations import Employee, TenantScoped
-from storage.sittings import Sitting
+from storage.sittings import Sitting, SittingArea
 
 _KEY = "organisation_id"
+_PEOPLES_ROWS = (Sitting, SittingArea, Certificate)  # rows of a learner: scoped to the people enrolled
+_REPORTS_KEY = "reports_of"
 
 
 def current_organisation(db: Session) -> int | None:
@@ -26,17 +28,19 @@ def current_organisation(db: Session) -> int | None:
 
 
 @contextmanager
-def scoped_to(db: Session, organisation_id: int) -> Iterator[Session]:
-    """Every query in the block sees one organisation's rows only."""
-    previous = db.info.get(_KEY)
-    db.info[_KEY] = organisation_id
+def scoped_to(db: Session, organisation_id: int, *, reports_of: str | None = None) -> Iterator[Session]:
+    """Every query in the block sees one organisation's rows only; with `reports_of` (a manager's e-mail),
+    only the people who report to that manager, and their sittings and certificates."""
+    previous = db.info.get(_KEY), db.info.get(_REPORTS_KEY)
+    db.info[_KEY], db.info[_REPORTS_KEY] = organisation_id, reports_of
     try:
         yield db
     finally:
-        if previous is None:
-            db.info.pop(_KEY, None)
-        else:
-            db.info[_KEY] = previous
+        for key, value in zip((_KEY, _REPORTS_KEY), previous, strict=True):
+            if value is None:
+                db.info.pop(key, None)
+            else:
+                db.info[key] = value
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -44,10 +48,20 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
     organisation_id = state.session.info.get(_KEY)
     if organisation_id is None or not state.is_select or state.is_column_load or state.is_relationship_load:
         return
-    enrolled = select(Employee.candidate_id).where(Employee.organisation_id == organisation_id)
-    state.statement = state.statement.options(
+    reports_of = state.session.info.get(_REPORTS_KEY)
+    criteria = [
         with_loader_criteria(TenantScoped, lambda cls: cls.organisation_id == organisation_id,
                              include_aliases=True),
-        with_loader_criteria(Sitting, Sitting.candidate_id.in_(enrolled), include_aliases=True),
-        with_loader_criteria(Certificate, Certificate.candidate_id.in_(enrolled), include_aliases=True),
-    )
+        *(with_loader_criteria(entity, lambda cls: cls.candidate_id.in_(
+            select(Employee.candidate_id).where(Employee.organisation_id == organisation_id)),
+            include_aliases=True) for entity in _PEOPLES_ROWS),
+    ]
+    if reports_of is not None:
+        criteria += [
+            with_loader_criteria(Employee, lambda cls: cls.manager_email == reports_of, include_aliases=True),
+            *(with_loader_criteria(entity, lambda cls: cls.candidate_id.in_(
+                select(Employee.candidate_id).where(Employee.organisation_id == organisation_id,
+                                                    Employee.manager_email == reports_of)),
+                include_aliases=True) for entity in _PEOPLES_ROWS),
+        ]
+    state.statement = state.statement.options(*criteria)

@@ -137,13 +137,14 @@ def client(app):
 
 @pytest.fixture
 def role_token(app):
-    """A factory of bearer tokens for a role."""
+    """A factory of bearer tokens for a role (hr tokens act for organisation `acme`)."""
     from api.auth import create_token
     from storage.db import transaction
+    from tests.helpers.programme import acme_organisation_id
 
     def make(role: str) -> str:
         with transaction(app.extensions["db_factory"]) as db:
-            return create_token(db, role, "test")
+            return create_token(db, role, "test", organisation_id=acme_organisation_id(db) if role == "hr" else None)
 
     return make
 

@@ -14,6 +14,10 @@ from item_bank.delivery.timing import close_if_overdue, seconds_left
 from item_bank.runtime import item_content
 from storage import Response, Sitting
 
+# What a learner's result says of each area: the verdict and how many questions it rests on; the evidence
+# numbers stored beside it (right answers among them) are for the employer's aggregate risk map only.
+LEARNER_AREA_KEYS = ("area", "items", "meets_standard")
+
 
 @dataclass
 class PresentedItem:
@@ -157,7 +161,7 @@ def result(db: Session, session_id: str, *, candidate_id: int | None = None) -> 
         decision=found.decision or "fail",
         items_answered=found.answered,
         finished_at=found.finished_at,
-        areas=found.area_feedback or [],
+        areas=[{k: a[k] for k in LEARNER_AREA_KEYS} for a in found.area_feedback or []],
         provisional=bool(found.provisional),
         timed_out=found.stop_reason == "time_limit",
     )

@@ -197,20 +197,39 @@ def test_policy_change_forces_earlier_recertification(client, app, role_token):
         assert decision.status == "expiring_soon" and decision.renewal_allowed
 
 
-def test_hr_roster_groups_and_csv(client, app, role_token):
-    sit(client, app, email="a@example.com", organisation="Acme")
-    soon = sit(client, app, email="b@example.com", organisation="Acme")["certificate"]
-    sit(client, app, email="c@example.com", organisation="Other")
-    _age_certificate(app, soon["id"], expires_in_days=10)
-    assert client.get("/api/v1/hr/roster").status_code == 401
+def test_the_roster_lists_the_organisations_enrolled_people_not_who_typed_its_name(client, app, role_token):
+    """Typing "Acme" at registration puts nobody on Acme's roster; enrolment does, certificate or not."""
+    from organisations.assignments import assign
+    from organisations.enrolment import enrol
+    from organisations.organisations import create_organisation, organisation
+
+    certified = sit(client, app, email="a@example.com", organisation="Acme")["certificate"]
+    sit(client, app, email="b@example.com", organisation="Acme")  # typed the name, never enrolled
     hr = {"Authorization": f"Bearer {role_token('hr')}"}
-    body = client.get("/api/v1/hr/roster?organisation=Acme&within=30", headers=hr).get_json()
-    assert body["counts"] == {"valid": 1, "expiring": 1, "lapsed": 0, "withdrawn": 0}
-    assert body["expiring"][0]["certificate_id"] == soon["id"]
-    r = client.get("/api/v1/hr/roster?organisation=Acme&format=csv", headers=hr)
-    rows = list(csv.DictReader(io.StringIO(r.data.decode())))
-    assert r.mimetype == "text/csv" and {row["email"] for row in rows} == {"a@example.com", "b@example.com"}
-    assert client.get("/api/v1/hr/roster?within=-3", headers=hr).status_code == 400
+    with transaction(app.extensions["db_factory"]) as db:
+        acme = organisation(db, "acme")
+        enrol(db, acme, b"name,email\nAda,a@example.com\nDee,d@example.com\n", actor="test")
+        assign(db, acme, exam_id="social-media-frontline", due_at=datetime.now(UTC) + timedelta(days=9), actor="test")
+        globex = create_organisation(db, "globex", "Globex", actor="test")
+        enrol(db, globex, b"name,email\nZed,z@example.com\n", actor="test")
+    assert client.get("/api/v1/hr/roster").status_code == 401
+    body = client.get("/api/v1/hr/roster", headers=hr).get_json()
+    people = {p["email"]: p for p in body["people"]}
+    assert body["organisation"] == "acme" and set(people) == {"a@example.com", "d@example.com"}
+    assert people["a@example.com"]["status"] == "passed"
+    assert people["a@example.com"]["certificate_id"] == certified["id"]
+    assert people["d@example.com"]["status"] == "not_started" and people["d@example.com"]["certificate_id"] is None
+    assert body["counts"]["passed"] == 1 and body["counts"]["not_started"] == 1 and body["next"] is None
+    r = client.get("/api/v1/hr/roster?format=csv", headers=hr)
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
+    assert r.mimetype == "text/csv" and {row["email"] for row in rows} == {"a@example.com", "d@example.com"}
+    first = client.get("/api/v1/hr/roster?limit=1", headers=hr).get_json()
+    second = client.get(f"/api/v1/hr/roster?limit=1&after={first['next']}", headers=hr).get_json()
+    assert [p["email"] for p in first["people"] + second["people"]] == ["a@example.com", "d@example.com"]
+    assert client.get("/api/v1/hr/roster?organisation=globex", headers=hr).status_code == 404
+    assert client.get("/api/v1/hr/roster?status=happy", headers=hr).status_code == 400
+    assert client.get("/api/v1/hr/roster?after=bm9wZQ", headers=hr).status_code == 400
+    assert client.get("/api/v1/hr/roster?limit=0", headers=hr).status_code == 400
 
 
 @pytest.mark.parametrize("path", ["/certificates/NOPE.json", "/certificates/NOPE.pdf", "/verify/NOPE",

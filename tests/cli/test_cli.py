@@ -69,7 +69,8 @@ def test_bank_validate_reports_problems_with_lines(tmp_path, initialised):
 
 def test_audit_verify_and_token(initialised):
     assert "intact" in run(["audit", "verify"], initialised).stdout
-    token = run(["token", "create", "--role", "hr"], initialised).stdout.strip()
+    run(["org", "create", "acme", "--name", "Acme Ltd"], initialised)
+    token = run(["token", "create", "--role", "hr", "--org", "acme"], initialised).stdout.strip()
     assert token.startswith("ctm_") and len(token) > 30
 
 

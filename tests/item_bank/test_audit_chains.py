@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 from item_bank import audit, delivery
 from item_bank.audit import GENESIS, GLOBAL, SEAL_KIND, verify_chain
 from migrations import alembic_config, upgrade
-from storage import AuditEvent, Candidate, Item, Response, Sitting
+from storage import AuditEvent, Candidate, Item, Response, Sitting, SittingArea
 from storage.db import Base, make_engine, make_session_factory, transaction
 
 EXAM = "social-media-frontline"
@@ -229,6 +229,7 @@ def test_deleting_a_whole_finished_chain_is_detected(trail):
         seal = seals_of(db, chain)[0]
         db.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
         db.execute(delete(Response).where(Response.session_id == trail.a))
+        db.execute(delete(SittingArea).where(SittingArea.sitting_id == trail.a))
         db.execute(delete(Sitting).where(Sitting.id == trail.a))
     assert problems(trail.factory) == [
         f"chain {chain}: closed by event {seal.id} with {count} events, but none remain (the whole chain was removed)"]

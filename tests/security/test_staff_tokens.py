@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from item_bank import accounts, staff_tokens
 from storage import ApiToken, AuditEvent
 from storage.db import transaction
+from tests.helpers.programme import acme_organisation_id
 
-ROSTER = "/api/v1/hr/roster?organisation=Acme"
+ROSTER = "/api/v1/hr/roster?organisation=acme"
 
 
 def _db(app):
@@ -29,6 +30,8 @@ def _auth(token: str) -> dict:
 
 def _make(app, role="hr", **kwargs) -> tuple[str, int]:
     with _db(app) as db:
+        if role == "hr":
+            kwargs.setdefault("organisation_id", acme_organisation_id(db))
         token = staff_tokens.create(db, role, "integration X", **kwargs)
         token_id = db.execute(select(ApiToken.id).where(
             ApiToken.token_hash == accounts.token_digest(token))).scalar_one()
@@ -59,7 +62,9 @@ def test_the_lifetime_is_chosen_within_bounds(app):
         assert accounts.as_utc(row.expires_at) - accounts.as_utc(row.created_at) <= dt.timedelta(days=7)
         for bad in (0, -1, staff_tokens.MAX_DAYS + 1, True, "90"):
             with pytest.raises(staff_tokens.TokenError):
-                staff_tokens.create(db, "hr", expires_days=bad)
+                staff_tokens.create(db, "hr", expires_days=bad, organisation_id=acme_organisation_id(db))
+        with pytest.raises(staff_tokens.TokenError, match="one organisation"):
+            staff_tokens.create(db, "hr")  # an hr token acts for one organisation, never for all
 
 
 def test_a_token_without_an_expiry_is_refused(app, client):
@@ -188,8 +193,9 @@ def test_the_listing_shows_what_a_token_is_never_its_secret(app, client):
     assert by_id[live_id]["status"] == "active" and by_id[live_id]["last_used"] is not None
     assert by_id[gone_id]["status"] == "revoked" and by_id[gone_id]["revoked_by"] == "cli:Grace"
     assert by_id[old_id]["status"] == "expired" and by_id[old_id]["last_used"] is None
-    assert set(by_id[live_id]) == {"id", "role", "label", "created", "expires", "last_used", "revoked",
-                                   "revoked_by", "status"}
+    assert set(by_id[live_id]) == {"id", "role", "label", "organisation", "created", "expires", "last_used",
+                                   "revoked", "revoked_by", "status"}
+    assert by_id[live_id]["organisation"] == "acme" and by_id[gone_id]["organisation"] is None
     text = json.dumps(rows)
     for secret in (live, gone, old, *digests):
         assert secret not in text
@@ -207,8 +213,11 @@ def test_the_command_line_creates_lists_and_revokes(app, client, database_url):
         assert not check or proc.returncode == 0, proc.stderr
         return proc
 
-    made = certamen("token", "create", "--role", "hr", "--label", "payroll sync", "--expires-days", "30",
-                    "--by", "Grace")
+    certamen("org", "create", "acme", "--name", "Acme Ltd")
+    unscoped = certamen("token", "create", "--role", "hr", check=False)
+    assert unscoped.returncode == 1 and "--org SLUG" in unscoped.stderr and not unscoped.stdout
+    made = certamen("token", "create", "--role", "hr", "--org", "acme", "--label", "payroll sync",
+                    "--expires-days", "30", "--by", "Grace")
     token = made.stdout.strip()
     assert token.startswith("ctm_") and "\n" not in token and "30 days" in made.stderr
     assert client.get(ROSTER, headers=_auth(token)).status_code == 200
@@ -230,5 +239,5 @@ def test_the_command_line_creates_lists_and_revokes(app, client, database_url):
     assert "already" in certamen("token", "revoke", str(token_id), "--by", "Alan").stdout
     unknown = certamen("token", "revoke", "424242", "--by", "Alan", check=False)
     assert unknown.returncode == 1 and "no staff token" in unknown.stderr and "Traceback" not in unknown.stderr
-    too_long = certamen("token", "create", "--role", "hr", "--expires-days", "5000", check=False)
+    too_long = certamen("token", "create", "--role", "hr", "--org", "acme", "--expires-days", "5000", check=False)
     assert too_long.returncode == 1 and "730" in too_long.stderr

@@ -1,0 +1,128 @@
+"""What the console's dashboard and person page show, from organisations.status and the sittings.
+
+Every query here runs in a session scoped to one organisation (storage.tenancy), so it counts that
+organisation's people only (a manager's reports only, for a manager)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from certs.service import certificate_row
+from organisations.status import MET, NO_REQUIREMENT, ExamClock, PeopleFilter, summary
+from storage import Certificate, Employee, Exam, OrgUnit, Sitting, as_utc
+
+TREND_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    counts: dict[str, int]
+    required: int  # requirements (people x required exams), exempt included
+    met: int  # passed, expiring (still valid) or exempt
+    expiring_soon: int  # valid certificates expiring within `expiring_days`
+    expiring_days: int
+    finished: int  # sittings finished in the last 12 months
+    passed: int
+    trend: list[dict[str, Any]]  # per month: finished, passed, certified
+
+    @property
+    def completion_rate(self) -> float | None:
+        return self.met / self.required if self.required else None
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.finished if self.finished else None
+
+
+def _month(db: Session, column: ColumnElement[dt.datetime]) -> ColumnElement[str]:
+    if db.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+def _months_back(now: dt.datetime, months: int) -> list[str]:
+    year, month = now.year, now.month
+    out = []
+    for _ in range(months):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def dashboard(db: Session, clock: ExamClock, people: PeopleFilter, *, expiring_days: int = 30) -> Dashboard:
+    counts, expiring_soon = summary(db, clock, people, expiring_days=expiring_days)
+    required = sum(n for status, n in counts.items() if status != NO_REQUIREMENT)
+    months = _months_back(clock.now, TREND_MONTHS)
+    since = dt.datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=dt.UTC)
+    in_scope = _people_in_scope(people)
+    sittings = (select(_month(db, Sitting.finished_at).label("month"), func.count().label("finished"),
+                       func.count().filter(Sitting.decision == "pass").label("passed"))
+                .where(Sitting.state == "completed", Sitting.finished_at >= since,
+                       Sitting.candidate_id.in_(in_scope))
+                .group_by("month"))
+    certified = (select(_month(db, Certificate.issued_at).label("month"), func.count().label("certified"))
+                 .where(Certificate.issued_at >= since, Certificate.candidate_id.in_(in_scope)).group_by("month"))
+    by_month = {m: {"month": m, "finished": 0, "passed": 0, "certified": 0} for m in months}
+    for row in db.execute(sittings):
+        if row.month in by_month:
+            by_month[row.month].update(finished=row.finished, passed=row.passed)
+    for row in db.execute(certified):
+        if row.month in by_month:
+            by_month[row.month]["certified"] = row.certified
+    trend = list(by_month.values())
+    return Dashboard(counts=counts, required=required, met=sum(counts[s] for s in MET),
+                     expiring_soon=expiring_soon, expiring_days=expiring_days,
+                     finished=sum(m["finished"] for m in trend), passed=sum(m["passed"] for m in trend), trend=trend)
+
+
+def _people_in_scope(people: PeopleFilter) -> Any:
+    """The learner accounts of the people the filter's department or site covers (all, without one)."""
+    query = select(Employee.candidate_id)
+    if people.department_id:
+        query = query.where(Employee.department_id == people.department_id)
+    if people.site_id:
+        query = query.where(Employee.site_id == people.site_id)
+    return query
+
+
+def units(db: Session) -> dict[str, list[tuple[int, str]]]:
+    """The organisation's departments and sites, by name, for the filters."""
+    out: dict[str, list[tuple[int, str]]] = {"department": [], "site": []}
+    for unit in db.execute(select(OrgUnit).order_by(OrgUnit.name)).scalars():
+        out.setdefault(unit.kind, []).append((unit.id, unit.name))
+    return out
+
+
+def required_exams(db: Session) -> list[tuple[str, str]]:
+    """The exams an organisation can require (full exams; recertification renews them), by title."""
+    return [(e.id, e.title) for e in db.execute(select(Exam).where(Exam.kind == "full").order_by(Exam.title)).scalars()]
+
+
+def exam_titles(db: Session) -> dict[str, str]:
+    return dict(db.execute(select(Exam.id, Exam.title)).all())
+
+
+def person(db: Session, employee_id: int, clock: ExamClock) -> dict[str, Any] | None:
+    """One enrolled person: their requirements, sittings (with results by area) and certificates."""
+    from organisations.status import rows_of
+
+    employee = db.get(Employee, employee_id)
+    if employee is None:
+        return None
+    requirements = [row for row in rows_of(db, clock, PeopleFilter(employee_id=employee_id, include_left=True))
+                    if row["exam_id"] is not None]
+    sittings = [{
+        "exam_id": s.exam_id, "state": s.state, "decision": s.decision,
+        "started": as_utc(s.started_at), "finished": as_utc(s.finished_at) if s.finished_at else None,
+        "areas": s.area_feedback or [],
+    } for s in db.execute(select(Sitting).where(Sitting.candidate_id == employee.candidate_id)
+                          .order_by(Sitting.started_at.desc()).limit(50)).scalars()]
+    certificates = [certificate_row(db, cert, now=clock.now) | {"superseded_by": cert.superseded_by}
+                    for cert in db.execute(select(Certificate).where(Certificate.candidate_id == employee.candidate_id)
+                                           .order_by(Certificate.issued_at.desc())).scalars()]
+    return {"employee": employee, "requirements": requirements, "sittings": sittings, "certificates": certificates}
