@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,13 +95,10 @@ def status_of(db: Session, cert: Certificate, *, now: datetime | None = None,
 
 
 def current_certificate(db: Session, candidate_id: int, exam_id: str) -> Certificate | None:
-    """The candidate's latest certificate for an exam that has not been renewed since."""
+    """The candidate's latest certificate for an exam (renewed or re-earned ones are not current)."""
     return db.execute(
-        select(Certificate)
-        .where(Certificate.candidate_id == candidate_id, Certificate.exam_id == exam_id,
-               Certificate.superseded_by.is_(None))
-        .order_by(Certificate.issued_at.desc())
-        .limit(1)
+        select(Certificate).where(Certificate.candidate_id == candidate_id, Certificate.exam_id == exam_id,
+                                  Certificate.is_current.is_(True))
     ).scalar_one_or_none()
 
 
@@ -211,6 +208,8 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         verification_method=credential["proof"]["verificationMethod"],
         credential=credential,
     )
+    db.execute(update(Certificate).where(Certificate.candidate_id == candidate.id, Certificate.exam_id == certified.id,
+                                         Certificate.is_current.is_(True)).values(is_current=False))
     db.add(cert)
     try:
         db.flush()  # a racing request for the same sitting, or an index clash, stops here

@@ -5,6 +5,9 @@ organisation's people only (a manager's reports only, for a manager)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,7 @@ class Dashboard:
     expiring_days: int
     finished: int  # sittings finished in the last 12 months
     passed: int
-    trend: list[dict[str, Any]]  # per month: finished, passed, certified
+    trend: list[dict[str, Any]]  # per month: sittings finished, passed (each pass is certified)
 
     @property
     def completion_rate(self) -> float | None:
@@ -39,10 +42,15 @@ class Dashboard:
         return self.passed / self.finished if self.finished else None
 
 
-def _month(db: Session, column: ColumnElement[dt.datetime]) -> ColumnElement[str]:
+def _month(db: Session, column: ColumnElement[dt.datetime]) -> ColumnElement[Any]:
+    """The month a time falls in (UTC): a truncated timestamp on PostgreSQL, 'YYYY-MM' text on SQLite."""
     if db.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+        return func.date_trunc("month", func.timezone("UTC", column))
     return func.strftime("%Y-%m", column)
+
+
+def _month_key(value: Any) -> str:
+    return value.strftime("%Y-%m") if isinstance(value, dt.datetime) else str(value)
 
 
 def _months_back(now: dt.datetime, months: int) -> list[str]:
@@ -54,30 +62,41 @@ def _months_back(now: dt.datetime, months: int) -> list[str]:
     return out[::-1]
 
 
-def dashboard(db: Session, clock: ExamClock, people: PeopleFilter, *, expiring_days: int = 30) -> Dashboard:
-    counts, expiring_soon = summary(db, clock, people, expiring_days=expiring_days)
+def dashboard(open_session: Callable[[], AbstractContextManager[Session]], clock: ExamClock, people: PeopleFilter, *,
+              expiring_days: int = 30) -> Dashboard:
+    """The status pass and the monthly trend are independent reads of similar cost: each runs on its own
+    session from `open_session` (which must give sessions scoped to the organisation), at the same time."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trend_soon = pool.submit(_read, open_session, lambda db: monthly_trend(db, clock, people))
+        with open_session() as db:
+            counts, expiring_soon = summary(db, clock, people, expiring_days=expiring_days)
+        trend = trend_soon.result()
     required = sum(n for status, n in counts.items() if status != NO_REQUIREMENT)
-    months = _months_back(clock.now, TREND_MONTHS)
-    since = dt.datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=dt.UTC)
-    in_scope = _people_in_scope(people)
-    sittings = (select(_month(db, Sitting.finished_at).label("month"), func.count().label("finished"),
-                       func.count().filter(Sitting.decision == "pass").label("passed"))
-                .where(Sitting.state == "completed", Sitting.finished_at >= since,
-                       Sitting.candidate_id.in_(in_scope))
-                .group_by("month"))
-    certified = (select(_month(db, Certificate.issued_at).label("month"), func.count().label("certified"))
-                 .where(Certificate.issued_at >= since, Certificate.candidate_id.in_(in_scope)).group_by("month"))
-    by_month = {m: {"month": m, "finished": 0, "passed": 0, "certified": 0} for m in months}
-    for row in db.execute(sittings):
-        if row.month in by_month:
-            by_month[row.month].update(finished=row.finished, passed=row.passed)
-    for row in db.execute(certified):
-        if row.month in by_month:
-            by_month[row.month]["certified"] = row.certified
-    trend = list(by_month.values())
     return Dashboard(counts=counts, required=required, met=sum(counts[s] for s in MET),
                      expiring_soon=expiring_soon, expiring_days=expiring_days,
                      finished=sum(m["finished"] for m in trend), passed=sum(m["passed"] for m in trend), trend=trend)
+
+
+def _read(open_session: Callable[[], AbstractContextManager[Session]], read: Callable[[Session], Any]) -> Any:
+    with open_session() as db:
+        return read(db)
+
+
+def monthly_trend(db: Session, clock: ExamClock, people: PeopleFilter) -> list[dict[str, Any]]:
+    """Sittings finished and passed in each of the last 12 months (a pass is certified)."""
+    months = _months_back(clock.now, TREND_MONTHS)
+    since = dt.datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=dt.UTC)
+    sittings = (select(_month(db, Sitting.finished_at).label("month"), func.count().label("finished"),
+                       func.count().filter(Sitting.decision == "pass").label("passed"))
+                .where(Sitting.state == "completed", Sitting.finished_at >= since)
+                .group_by("month"))
+    if people.department_id or people.site_id:  # the session's scope already limits it to the organisation
+        sittings = sittings.where(Sitting.candidate_id.in_(_people_in_scope(people)))
+    by_month = {m: {"month": m, "finished": 0, "passed": 0} for m in months}
+    for row in db.execute(sittings):
+        if _month_key(row.month) in by_month:
+            by_month[_month_key(row.month)].update(finished=row.finished, passed=row.passed)
+    return list(by_month.values())
 
 
 def _people_in_scope(people: PeopleFilter) -> Any:

@@ -9,8 +9,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+# last_attempt and last_result: for people who failed or are overdue (their last sitting since the exam was
+# required of them), with the date a retake is allowed.
 COLUMNS = ("name", "email", "employee_id", "department", "site", "manager_email", "active", "exam", "status",
-           "due", "certificate_id", "certified", "valid_until", "last_sitting", "last_result", "retake_from",
+           "due", "certificate_id", "certified", "valid_until", "last_attempt", "last_result", "retake_from",
            "exempt_reason", "exempt_by")
 
 

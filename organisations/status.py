@@ -29,7 +29,6 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -84,59 +83,27 @@ def _by_exam(mapping: dict[str, object], column: ColumnElement[str], default: ob
     return case(mapping, value=column, else_=literal(default))
 
 
-_CERT_COLUMNS = (Certificate.id, Certificate.candidate_id, Certificate.exam_id, Certificate.exam_version,
-                 Certificate.issued_at, Certificate.valid_from, Certificate.valid_until, Certificate.revoked_at,
-                 Certificate.suspended_at)
-
-
-def _current_certificates(*, bulk: bool) -> tuple[Any, ColumnElement[bool]]:
-    """Each person's latest certificate of the exam that no renewal replaced, and how to join it.
-
-    For a page of people (`bulk` false), one index probe per person (ix_certificates_current) finds its id. For
-    everyone at once (the dashboard, exports), the current certificates are the set with no newer one beside
-    them, which the database finds in one pass and hash-joins: 100,000 probes cost more than one pass."""
-    if not bulk:
-        latest = (select(Certificate.id)
-                  .where(Certificate.candidate_id == Employee.candidate_id,
-                         Certificate.exam_id == AssignedExam.exam_id, Certificate.superseded_by.is_(None))
-                  .order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(1)
-                  .correlate_except(Certificate).scalar_subquery())
-        cert = select(*_CERT_COLUMNS).subquery("current_cert")
-        return cert, cert.c.id == latest
-    newer = aliased(Certificate, name="newer_cert")
-    cert = (select(*_CERT_COLUMNS)
-            .where(Certificate.superseded_by.is_(None),
-                   ~exists().where(newer.candidate_id == Certificate.candidate_id,
-                                   newer.exam_id == Certificate.exam_id, newer.superseded_by.is_(None),
-                                   or_(newer.issued_at > Certificate.issued_at,
-                                       and_(newer.issued_at == Certificate.issued_at, newer.id > Certificate.id))))
-            .subquery("current_cert"))
-    return cert, and_(cert.c.candidate_id == Employee.candidate_id, cert.c.exam_id == AssignedExam.exam_id)
-
-
-def effective_expiry(cert: Any, clock: ExamClock) -> ColumnElement[dt.datetime]:
+def effective_expiry(cert: type[Certificate], clock: ExamClock) -> ColumnElement[dt.datetime]:
     """validUntil, or the earliest deadline of a policy change that applies to it (certs.policy.effective_expiry:
     certified under an older exam version, before the deadline). The few policy changes are constants here, the
     earliest first, so the first that applies is the minimum."""
-    c = cert.c
-    cases = [(and_(c.exam_id == exam_id, c.exam_version < min_version, c.valid_from < deadline,
-                   literal(deadline) < c.valid_until), literal(deadline))
+    cases = [(and_(cert.exam_id == exam_id, cert.exam_version < min_version, cert.valid_from < deadline,
+                   literal(deadline) < cert.valid_until), literal(deadline))
              for exam_id, min_version, deadline in clock.policy_deadlines]
-    return case(*cases, else_=c.valid_until) if cases else c.valid_until
+    return case(*cases, else_=cert.valid_until) if cases else cert.valid_until
 
 
 @dataclass(frozen=True)
 class _Parts:
-    cert: Any  # the current certificate (a subquery's columns)
-    cert_on: ColumnElement[bool]
+    cert: type[Certificate]  # the person's current certificate of the exam
     expiry: ColumnElement[dt.datetime]
     in_progress: ColumnElement[bool]
     last_decision: ColumnElement[str]
     last_finished_at: ColumnElement[dt.datetime]
 
 
-def _parts(clock: ExamClock, *, bulk: bool) -> _Parts:
-    cert, cert_on = _current_certificates(bulk=bulk)
+def _parts(clock: ExamClock) -> _Parts:
+    cert = aliased(Certificate, name="current_cert")
     family = [AssignedExam.exam_id, _by_exam(dict(clock.recert_exam), AssignedExam.exam_id, "")]
     in_progress = exists().where(Sitting.candidate_id == Employee.candidate_id, Sitting.state == "in_progress",
                                  Sitting.exam_id.in_(family))
@@ -148,7 +115,6 @@ def _parts(clock: ExamClock, *, bulk: bool) -> _Parts:
                    .order_by(Sitting.finished_at.desc()).limit(1))
     return _Parts(
         cert=cert,
-        cert_on=cert_on,
         expiry=effective_expiry(cert, clock),
         in_progress=in_progress,
         last_decision=since_given.with_only_columns(func.coalesce(Sitting.decision, "abandoned"))
@@ -158,7 +124,7 @@ def _parts(clock: ExamClock, *, bulk: bool) -> _Parts:
 
 
 def _status(parts: _Parts, clock: ExamClock) -> ColumnElement[str]:
-    cert, expiry, now = parts.cert.c, parts.expiry, clock.now
+    cert, expiry, now = parts.cert, parts.expiry, clock.now
     valid = and_(cert.id.is_not(None), cert.revoked_at.is_(None), cert.suspended_at.is_(None), expiry > now)
     renewal_opens_before = _by_exam(dict(clock.renewal_opens_before), AssignedExam.exam_id, now)
     return case(
@@ -189,27 +155,32 @@ class PeopleFilter:
     employee_id: int | None = None
 
 
-def requirement_rows(clock: ExamClock, people: PeopleFilter = PeopleFilter(), *, bulk: bool = False) -> Select:
+def requirement_rows(clock: ExamClock, people: PeopleFilter = PeopleFilter()) -> Select:
     """One row per enrolled person and required exam (people with none: one row, status ``none``), with the
-    columns the console and the exports show; `bulk` when all of them are read (see _current_certificates).
-    The caller's session must be scoped to the organisation (storage.tenancy), which limits it to that
-    organisation's people."""
-    parts = _parts(clock, bulk=bulk)
-    status = _status(parts, clock).label("status")
+    columns the console and the exports show. The caller's session must be scoped to the organisation
+    (storage.tenancy), which limits it to that organisation's people."""
+    parts = _parts(clock)
+    status_value = _status(parts, clock)
+    status = status_value.label("status")
+    # The last attempt matters where someone has yet to pass (its date gives the retake date); worked out
+    # for those rows only, so reading a whole organisation does not look up everyone's last sitting.
+    unpassed = status_value.in_(("failed", "overdue"))
     department = aliased(OrgUnit, name="department")
     site = aliased(OrgUnit, name="site")
-    cert = parts.cert.c
+    cert = parts.cert
     query = (
         select(Employee.id.label("employee_id"), Employee.name, Employee.email, Employee.employee_number,
                Employee.active, Employee.manager_email, department.name.label("department"),
                site.name.label("site"), AssignedExam.exam_id, AssignedExam.due_at, AssignedExam.assigned_at,
                AssignedExam.exempt_reason, AssignedExam.exempt_by, status,
                cert.id.label("certificate_id"), cert.issued_at.label("certified_at"),
-               parts.expiry.label("valid_until"), parts.last_finished_at.label("last_sitting_at"),
-               parts.last_decision.label("last_result"))
+               parts.expiry.label("valid_until"),
+               case((unpassed, parts.last_finished_at), else_=None).label("last_sitting_at"),
+               case((unpassed, parts.last_decision), else_=None).label("last_result"))
         .select_from(Employee)
         .outerjoin(AssignedExam, AssignedExam.employee_id == Employee.id)
-        .outerjoin(parts.cert, parts.cert_on)
+        .outerjoin(cert, and_(cert.candidate_id == Employee.candidate_id, cert.exam_id == AssignedExam.exam_id,
+                              cert.is_current.is_(True)))
         .outerjoin(department, department.id == Employee.department_id)
         .outerjoin(site, site.id == Employee.site_id)
     )
@@ -244,7 +215,7 @@ def summary(db: Session, clock: ExamClock, people: PeopleFilter = PeopleFilter()
     certificates of required exams expire within `expiring_days` (whatever the exam's renewal window), in one
     pass over the organisation."""
     # OFFSET 0 keeps the subquery whole, so each row's status is worked out once, not once per count.
-    rows = requirement_rows(clock, people, bulk=True).offset(0).subquery()
+    rows = requirement_rows(clock, people).offset(0).subquery()
     horizon = clock.now + dt.timedelta(days=expiring_days)
     names = (*STATUSES, NO_REQUIREMENT)
     totals = db.execute(select(
@@ -316,9 +287,14 @@ def with_retake(clock: ExamClock, row: dict[str, object]) -> dict[str, object]:
     return row
 
 
-def rows_of(db: Session, clock: ExamClock, people: PeopleFilter, *, batch: int = 2000) -> Iterable[dict[str, object]]:
-    """Every row, streamed in batches from the database (exports keep constant memory)."""
-    query = requirement_rows(clock, people, bulk=True).order_by(Employee.name, Employee.id, AssignedExam.exam_id)
-    result = db.execute(query.execution_options(yield_per=batch))
-    for row in result:
-        yield with_retake(clock, dict(row._mapping))
+def rows_of(db: Session, clock: ExamClock, people: PeopleFilter, *, batch: int = 5000) -> Iterable[dict[str, object]]:
+    """Every row, in name order, read a batch at a time by keyset (exports keep the memory of one batch; each
+    batch is an ordinary query, which the database may run in parallel, unlike a server-side cursor's)."""
+    after = None
+    while True:
+        rows = page_of(db, clock, people, after=after, size=batch)
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1]
+        after = (str(last["name"]), int(str(last["employee_id"])), str(last["exam_id"] or ""))

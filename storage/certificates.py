@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -25,10 +26,10 @@ class Certificate(Base):
     """One issued credential. Revocation and suspension are flags published through status lists."""
 
     __tablename__ = "certificates"
-    # A person's current certificate of an exam (organisations.status asks it for every person listed).
+    # One current certificate per person and exam (organisations.status joins it for every person listed).
     __table_args__ = (
-        Index("ix_certificates_current", "candidate_id", "exam_id", "issued_at",
-              sqlite_where=text("superseded_by IS NULL"), postgresql_where=text("superseded_by IS NULL")),
+        Index("uq_certificates_current", "candidate_id", "exam_id", unique=True,
+              sqlite_where=text("is_current"), postgresql_where=text("is_current")),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # short public code
@@ -47,6 +48,9 @@ class Certificate(Base):
     suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     superseded_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The person's latest certificate of this exam: a renewal, or a new certificate after a lapse, takes over
+    # (certs.service.issue_for_session). Kept so that "each person's current certificate" is a plain join.
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     cryptosuite: Mapped[str] = mapped_column(String(40))
     verification_method: Mapped[str] = mapped_column(String(300))
     credential: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import Certificate, ParameterSet, Sitting
@@ -28,9 +28,13 @@ def sitting(db: Session, candidate_id: int, exam_id: str, *, state: str = "compl
 def certificate(db: Session, candidate_id: int, exam_id: str, *, issued: dt.datetime, valid_until: dt.datetime,
                 exam_version: int = 1, revoked: bool = False, suspended: bool = False) -> Certificate:
     passed = sitting(db, candidate_id, exam_id, decision="pass", started=issued)
+    same = (Certificate.candidate_id == candidate_id, Certificate.exam_id == exam_id)
+    newest = db.execute(select(Certificate.id).where(*same, Certificate.issued_at > issued)).first() is None
+    if newest:  # as issuance does: the latest certificate is the current one
+        db.execute(update(Certificate).where(*same).values(is_current=False))
     cert = Certificate(id="C-" + secrets.token_hex(5).upper(), candidate_id=candidate_id, exam_id=exam_id,
-                       exam_version=exam_version, session_id=passed.id, issued_at=issued, valid_from=issued,
-                       valid_until=valid_until, status_index=next(_status_index),
+                       is_current=newest, exam_version=exam_version, session_id=passed.id, issued_at=issued,
+                       valid_from=issued, valid_until=valid_until, status_index=next(_status_index),
                        revoked_at=issued if revoked else None, suspended_at=issued if suspended else None,
                        cryptosuite="eddsa-rdfc-2022", verification_method="did:web:example#k", credential={})
     db.add(cert)

@@ -14,7 +14,7 @@ from organisations.assignments import assign
 from organisations.enrolment import enrol
 from organisations.organisations import create_organisation
 from organisations.status import ExamClock, PeopleFilter, page_of, rows_of, status_counts
-from storage import AssignedExam, Employee, Exam, Organisation, PolicyChange
+from storage import AssignedExam, Employee, Exam, Organisation, PolicyChange, Sitting, as_utc
 from storage.db import make_engine, make_session_factory, transaction
 from storage.tenancy import scoped_to
 from tests.helpers.programme import certificate, sitting
@@ -172,7 +172,7 @@ def test_certificate_rules_agree_with_the_policy_module(programme):
 
 
 def test_a_page_and_the_bulk_read_agree_row_for_row(programme):
-    """Pages find each current certificate by an index probe, exports and counts by one pass over them all."""
+    """A page (50 rows, index probes) and the whole organisation (one pass, hash joins) read the same rows."""
     factory, org_id = programme
     with transaction(factory) as db:  # a second, older certificate beside the current one must not count
         lapsed = db.execute(select(Employee).where(Employee.email == "lapsed@acme.example")).scalar_one()
@@ -182,3 +182,26 @@ def test_a_page_and_the_bulk_read_agree_row_for_row(programme):
         paged = page_of(db, clock, PeopleFilter(), size=100)
         bulk = list(rows_of(db, clock, PeopleFilter()))
     assert paged == bulk and len(bulk) == len(PEOPLE)
+
+
+def test_the_dashboard_counts_this_months_sittings_and_the_rates(programme):
+    from contextlib import contextmanager
+
+    from organisations.dashboard import dashboard
+
+    factory, org_id = programme
+
+    @contextmanager
+    def scoped():
+        with factory() as db, scoped_to(db, org_id):
+            yield db
+
+    with scoped() as db:
+        board = dashboard(scoped, ExamClock.at(db, NOW), PeopleFilter(), expiring_days=30)
+        month = db.execute(select(Sitting).where(Sitting.state == "completed")).scalars().all()
+    this_month = [s for s in month if as_utc(s.finished_at).strftime("%Y-%m") == NOW.strftime("%Y-%m")]
+    assert board.trend[-1]["month"] == NOW.strftime("%Y-%m") and len(board.trend) == 12
+    assert board.trend[-1]["finished"] == len(this_month) > 0
+    assert board.trend[-1]["passed"] == sum(s.decision == "pass" for s in this_month)
+    assert board.counts["passed"] == 1 and board.met == 3  # passed, expiring, exempt
+    assert board.required == len(PEOPLE) - 1 and board.completion_rate == pytest.approx(3 / (len(PEOPLE) - 1))
