@@ -31,7 +31,7 @@ from item_bank.content import area_titles
 from organisations import dashboard as dashboards
 from organisations import staff
 from organisations.assignments import set_exemption
-from organisations.exports import csv_chunks, xlsx_file
+from organisations.exports import csv_stream, xlsx_file
 from organisations.invitations import invite
 from organisations.risk_map import MAX_SE, risk_map
 from organisations.staff import Viewer
@@ -255,7 +255,7 @@ def people_csv(slug: str):
 
     def body() -> Iterator[str]:
         with unit_of_work() as db, scoped_to(db, org_id, reports_of=reports_of):
-            yield from csv_chunks(rows_of(db, ExamClock.at(db, utcnow()), people))
+            yield from csv_stream(db, ExamClock.at(db, utcnow()), people)
 
     return Response(stream_with_context(body()), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{org_slug}-people-{dt.date.today().isoformat()}.csv"'})

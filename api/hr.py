@@ -23,7 +23,7 @@ from api.services import issuer, unit_of_work
 from certs.pdf import PdfCredentialError, extract_credential_from_pdf, render_certificate_pdf
 from certs.service import status_list_credential, verify_credential
 from errors import CertamenError, Kind
-from organisations.exports import csv_chunks, export_row
+from organisations.exports import csv_stream, export_row
 from organisations.staff import visible_organisation
 from organisations.status import (
     NO_REQUIREMENT,
@@ -33,7 +33,6 @@ from organisations.status import (
     cursor_after,
     page_of,
     read_cursor,
-    rows_of,
     status_counts,
 )
 from storage import Certificate, Organisation, utcnow
@@ -220,4 +219,4 @@ def _roster_filter() -> PeopleFilter:
 
 def _csv_rows(org_id: int, people: PeopleFilter):
     with unit_of_work() as db, scoped_to(db, org_id):
-        yield from csv_chunks(rows_of(db, ExamClock.at(db, utcnow()), people))
+        yield from csv_stream(db, ExamClock.at(db, utcnow()), people)

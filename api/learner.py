@@ -134,7 +134,7 @@ def signin():
 
 @bp.get("/signin/link")
 def signin_link_page():
-    """The page a sign-in link opens. The link's secret is in the URL fragment (accounts.SigninLink),
+    """The page a sign-in link opens. The link's secret is in the URL fragment (accounts.SecretLink),
     which the browser keeps to itself; signin_link.js copies it into the form. The page signs no one
     in on GET, so mail scanners that follow links don't use the link up."""
     return render_template("signin_link.html")

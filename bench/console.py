@@ -30,7 +30,7 @@ What it does, all on 127.0.0.1 and torn down at the end:
 3. after a warm-up, each console query ~30 times in a fresh scoped session, as a request would:
    the dashboard (ExamClock.at + organisations.dashboard.dashboard), the people list's first page
    and a keyset page 60% deep (unfiltered, ``status=overdue``, a search string), a person's rows (a
-   search for one e-mail address), and the full export (rows_of over everyone into csv.writer on a
+   search for one e-mail address), and the full export (csv_stream, as the console's CSV route, into a
    sink that discards), with its peak RSS growth over a one-department export run first;
 4. references in the same run: ``count(*)`` of the organisation's active employees (dashboard), the
    first 50 employees by name (pages), and the employees table streamed into the same CSV sink
@@ -494,18 +494,16 @@ class Console:
         return self.run(lambda db, clock: page_of(db, clock, people, after=after, size=50))
 
     def export(self, people) -> tuple[int, float]:
-        from organisations.status import rows_of
+        """The console's CSV export as its route streams it (organisations.exports.csv_stream: on PostgreSQL the
+        database writes the CSV); rows counted from the text, minus the header."""
+        from organisations.exports import csv_stream
 
         def body(db, clock):
-            writer, n = csv.writer(NullSink()), 0
-            columns = None
-            for row in rows_of(db, clock, people):
-                if columns is None:
-                    columns = list(row)
-                    writer.writerow(columns)
-                writer.writerow([row[c] for c in columns])
-                n += 1
-            return n
+            sink, lines = NullSink(), 0
+            for chunk in csv_stream(db, clock, people):
+                sink.write(chunk)
+                lines += chunk.count("\n")
+            return lines - 1
 
         t = time.perf_counter()
         n = self.run(body)

@@ -237,18 +237,21 @@ def revoke_all(db: Session, candidate_id: int) -> None:
 
 
 @dataclass(frozen=True)
-class SigninLink:
-    token: str  # plain; shown once, to the administrator who sends it
+class SecretLink:
+    """A one-time link (a learner's or a staff member's sign-in, an organisation's invitation)."""
+
+    token: str  # plain; shown once, to whoever sends it
     expires_at: dt.datetime
+    path: str = "/signin/link"  # the page that takes it
 
     def url(self, public_url: str) -> str:
         """The link to send. The secret is the URL's fragment (after `#`), which browsers never send
-        to a server, so no access log, proxy or Referer header ever holds it: the page at
-        /signin/link reads it in the browser and POSTs it (api/static/signin_link.js)."""
-        return f"{public_url.rstrip('/')}/signin/link#{self.token}"
+        to a server, so no access log, proxy or Referer header ever holds it: the page at `path` reads
+        it in the browser and POSTs it (api/static/signin_link.js)."""
+        return f"{public_url.rstrip('/')}{self.path}#{self.token}"
 
 
-def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SIGNIN_LINK_MINUTES) -> SigninLink:
+def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SIGNIN_LINK_MINUTES) -> SecretLink:
     """A one-time sign-in link for an administrator to send to a learner (first access, lost password).
 
     Valid for `minutes` (15 by default, at most an hour) and once; a new link replaces the learner's
@@ -268,7 +271,7 @@ def create_signin_link(db: Session, email: str, *, actor: str, minutes: int = SI
                     candidate_id=candidate.id, expires_at=expires))
     audit.record(db, actor=actor, kind="candidate.signin_link", subject=f"candidate:{candidate.id}",
                  data={"valid_minutes": minutes})
-    return SigninLink(token, expires)
+    return SecretLink(token, expires)
 
 
 def redeem_signin_link(db: Session, token: Any) -> Candidate:

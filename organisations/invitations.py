@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError, Kind
 from item_bank import audit
-from item_bank.accounts import token_digest
+from item_bank.accounts import SecretLink, token_digest
 from organisations.assignments import give_standing_assignments
 from storage import Candidate, Employee, Invitation, Organisation, utcnow
 
@@ -34,17 +33,8 @@ class InvitationError(CertamenError):
     kind = Kind.INVALID
 
 
-@dataclass(frozen=True)
-class InvitationLink:
-    token: str  # plain; shown once
-    expires_at: dt.datetime
-
-    def url(self, public_url: str) -> str:
-        return f"{public_url.rstrip('/')}/join#{self.token}"
-
-
 def invite(db: Session, org: Organisation, *, actor: str, days: int = DEFAULT_DAYS,
-           email_domain: str | None = None) -> InvitationLink:
+           email_domain: str | None = None) -> SecretLink:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise InvitationError(f"an invitation lasts 1 to {MAX_DAYS} days")
     domain = (email_domain or "").strip().lower().lstrip("@") or None
@@ -57,7 +47,7 @@ def invite(db: Session, org: Organisation, *, actor: str, days: int = DEFAULT_DA
     db.flush()
     audit.record(db, actor=actor, kind="organisation.invitation", subject=f"organisation:{org.slug}",
                  data={"invitation": row.id, "days": days, **({"domain": domain} if domain else {})})
-    return InvitationLink(token, row.expires_at)
+    return SecretLink(token, row.expires_at, "/join")
 
 
 def _live(db: Session, token: Any) -> Invitation:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from errors import CertamenError, Kind
 from item_bank import accounts, audit
+from item_bank.accounts import SecretLink
 from storage import ORG_ROLES, ApiToken, Organisation, StaffAccount, StaffRole, utcnow
 
 PLATFORM_ROLES = ("admin", "psychometrician")
@@ -30,16 +31,6 @@ RESET_MINUTES = 15
 
 class StaffError(CertamenError):
     kind = Kind.INVALID
-
-
-@dataclass(frozen=True)
-class StaffLink:
-    token: str  # plain; shown once
-    expires_at: dt.datetime
-
-    def url(self, public_url: str) -> str:
-        """The secret travels in the fragment, which browsers never send to a server (no log holds it)."""
-        return f"{public_url.rstrip('/')}/console/signin/link#{self.token}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,7 @@ def _account(db: Session, email: str) -> StaffAccount | None:
 
 
 def add_staff(db: Session, *, email: str, role: str, organisation: Organisation | None, actor: str,
-              name: str = "") -> tuple[StaffAccount, StaffLink]:
+              name: str = "") -> tuple[StaffAccount, SecretLink]:
     """Gives someone a role (an organisation's, or a platform role with no organisation), creating their
     account if they have none, and returns a one-time link to sign in with and choose a password."""
     email = accounts.normalise_email(email)
@@ -105,7 +96,7 @@ def add_staff(db: Session, *, email: str, role: str, organisation: Organisation 
     return account, create_link(db, account, actor=actor, minutes=INVITE_HOURS * 60)
 
 
-def create_link(db: Session, account: StaffAccount, *, actor: str, minutes: int = RESET_MINUTES) -> StaffLink:
+def create_link(db: Session, account: StaffAccount, *, actor: str, minutes: int = RESET_MINUTES) -> SecretLink:
     """A one-time sign-in link; it replaces the account's earlier unused ones."""
     now = utcnow()
     db.execute(update(ApiToken).where(ApiToken.staff_id == account.id, ApiToken.role == "staff_link",
@@ -117,7 +108,7 @@ def create_link(db: Session, account: StaffAccount, *, actor: str, minutes: int 
                     staff_id=account.id, expires_at=expires))
     audit.record(db, actor=actor, kind="staff.signin_link", subject=f"staff:{account.id}",
                  data={"valid_minutes": minutes})
-    return StaffLink(token, expires)
+    return SecretLink(token, expires, "/console/signin/link")
 
 
 def redeem_link(db: Session, token: Any) -> StaffAccount:

@@ -29,6 +29,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -234,7 +235,7 @@ def expiring_within(db: Session, clock: ExamClock, days: int, people: PeopleFilt
 
 
 def page_of(db: Session, clock: ExamClock, people: PeopleFilter, *, after: tuple[str, int, str] | None = None,
-            size: int = 50) -> list[dict[str, object]]:
+            size: int = 50) -> list[dict[str, Any]]:
     """One page of the people list in name order; `after` is the (name, employee id, exam id) of the last row
     of the previous page (keyset paging: page 2,000 costs what page 1 does)."""
     query = requirement_rows(clock, people)
@@ -252,9 +253,14 @@ class CursorError(CertamenError):
     kind = Kind.MALFORMED
 
 
-def cursor_after(row: dict[str, object]) -> str:
+def _position(row: dict[str, Any]) -> tuple[str, int, str]:
+    """Where a row stands in name order: `page_of`'s `after`."""
+    return row["name"], row["employee_id"], row["exam_id"] or ""
+
+
+def cursor_after(row: dict[str, Any]) -> str:
     """An opaque token for "the rows after this one" (a page's last row), for the next page's link."""
-    raw = json.dumps([row["name"], row["employee_id"], row["exam_id"] or ""], ensure_ascii=False)
+    raw = json.dumps(list(_position(row)), ensure_ascii=False)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -274,7 +280,7 @@ def read_cursor(value: str | None) -> tuple[str, int, str] | None:
 _TIMES = ("due_at", "assigned_at", "certified_at", "valid_until", "last_sitting_at")
 
 
-def with_retake(clock: ExamClock, row: dict[str, object]) -> dict[str, object]:
+def with_retake(clock: ExamClock, row: dict[str, Any]) -> dict[str, Any]:
     """Times in UTC (SQLite returns them naive), and when a person who failed may sit again (the exam's retake
     waiting period)."""
     for key in _TIMES:
@@ -287,7 +293,7 @@ def with_retake(clock: ExamClock, row: dict[str, object]) -> dict[str, object]:
     return row
 
 
-def rows_of(db: Session, clock: ExamClock, people: PeopleFilter, *, batch: int = 5000) -> Iterable[dict[str, object]]:
+def rows_of(db: Session, clock: ExamClock, people: PeopleFilter, *, batch: int = 5000) -> Iterable[dict[str, Any]]:
     """Every row, in name order, read a batch at a time by keyset (exports keep the memory of one batch; each
     batch is an ordinary query, which the database may run in parallel, unlike a server-side cursor's)."""
     after = None
@@ -296,5 +302,4 @@ def rows_of(db: Session, clock: ExamClock, people: PeopleFilter, *, batch: int =
         yield from rows
         if len(rows) < batch:
             return
-        last = rows[-1]
-        after = (str(last["name"]), int(str(last["employee_id"])), str(last["exam_id"] or ""))
+        after = _position(rows[-1])

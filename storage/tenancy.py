@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from storage.certificates import Certificate
@@ -43,12 +44,7 @@ def scoped_to(db: Session, organisation_id: int, *, reports_of: str | None = Non
                 db.info[key] = value
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _filter_by_tenant(state: ORMExecuteState) -> None:
-    organisation_id = state.session.info.get(_KEY)
-    if organisation_id is None or not state.is_select or state.is_column_load or state.is_relationship_load:
-        return
-    reports_of = state.session.info.get(_REPORTS_KEY)
+def _criteria(organisation_id: int, reports_of: str | None) -> list[Any]:
     criteria = [
         with_loader_criteria(TenantScoped, lambda cls: cls.organisation_id == organisation_id,
                              include_aliases=True),
@@ -64,4 +60,21 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
                                                     Employee.manager_email == reports_of)),
                 include_aliases=True) for entity in _PEOPLES_ROWS),
         ]
-    state.statement = state.statement.options(*criteria)
+    return criteria
+
+
+def as_scoped(db: Session, statement: Select[Any]) -> Select[Any]:
+    """The statement as the scoped session would run it, for code that hands SQL to the driver itself (a
+    PostgreSQL COPY); refuses a session that is not scoped, rather than reading every organisation."""
+    organisation_id = db.info.get(_KEY)
+    if organisation_id is None:
+        raise RuntimeError("as_scoped needs a session given to scoped_to()")
+    return statement.options(*_criteria(organisation_id, db.info.get(_REPORTS_KEY)))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _filter_by_tenant(state: ORMExecuteState) -> None:
+    organisation_id = state.session.info.get(_KEY)
+    if organisation_id is None or not state.is_select or state.is_column_load or state.is_relationship_load:
+        return
+    state.statement = state.statement.options(*_criteria(organisation_id, state.session.info.get(_REPORTS_KEY)))

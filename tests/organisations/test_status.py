@@ -205,3 +205,32 @@ def test_the_dashboard_counts_this_months_sittings_and_the_rates(programme):
     assert board.trend[-1]["passed"] == sum(s.decision == "pass" for s in this_month)
     assert board.counts["passed"] == 1 and board.met == 3  # passed, expiring, exempt
     assert board.required == len(PEOPLE) - 1 and board.completion_rate == pytest.approx(3 / (len(PEOPLE) - 1))
+
+
+def test_the_database_writes_the_same_csv_as_python(programme, database_url):
+    """PostgreSQL writes the export itself (COPY); it must say exactly what the Python writer says, formulas
+    neutralised included, and stay inside the organisation (and a manager's reports)."""
+    import csv
+    import io
+
+    from organisations.exports import csv_chunks, csv_stream
+
+    factory, org_id = programme
+    with transaction(factory) as db:
+        enrol(db, db.get(Organisation, org_id), b"name,email,department,manager_email\n"
+              b"=HYPERLINK(\"x\"),formula@acme.example,+Sales,boss@acme.example\n", actor="test")
+        other = create_organisation(db, "globex", "Globex", actor="test")
+        enrol(db, other, b"name,email\nZed,zed@globex.example\n", actor="test")
+    exports = {}
+    for reports_of in (None, "boss@acme.example"):
+        with factory() as db, scoped_to(db, org_id, reports_of=reports_of):
+            clock = ExamClock.at(db, NOW)
+            python = list(csv.reader(io.StringIO("".join(csv_chunks(rows_of(db, clock, PeopleFilter()))))))
+            written = list(csv.reader(io.StringIO("".join(csv_stream(db, clock, PeopleFilter())))))
+        assert written == python and len(python) > 1
+        assert not any("globex" in cell for row in python for cell in row)
+        exports[reports_of] = python
+    assert len(exports["boss@acme.example"]) == 1 + 5 < len(exports[None])  # the header, 4 reports and one more
+    formula = next(row for row in exports[None] if row[1] == "formula@acme.example")
+    assert formula[0].startswith("'=") and formula[3] == "'+Sales"
+    assert any(row[15] for row in exports[None][1:])  # a retake date, written by both
