@@ -87,7 +87,7 @@ def _organisation(slug: str) -> Iterator[tuple[Session, Organisation, Viewer]]:
             yield db, org, viewer
 
 
-def _filters(db: Session) -> PeopleFilter:
+def _filters() -> PeopleFilter:
     def number(name: str) -> int | None:
         value = request.args.get(name, "")
         return int(value) if value.isdigit() and len(value) < 10 else None
@@ -204,7 +204,7 @@ def dashboard(slug: str):
     if expiring_days is None or not 1 <= expiring_days <= 365:
         abort(400, description="'expiring' must be a number of days from 1 to 365")
     with _organisation(slug) as (db, org, viewer):
-        people = _filters(db)
+        people = _filters()
         factory, reports_of = session_factory(), viewer.reports_only(org.id)
 
         @contextmanager
@@ -222,7 +222,7 @@ def dashboard(slug: str):
 def risks(slug: str):
     """The risk map: how the workforce (or a department or site) stands in each risk area."""
     with _organisation(slug) as (db, org, viewer):
-        people = _filters(db)
+        people = _filters()
         standings = risk_map(db, list(area_titles()), now=utcnow(), department_id=people.department_id,
                              site_id=people.site_id)
         return render_template("console/risks.html", org=org, viewer=viewer, role=viewer.role_in(org.id),
@@ -232,7 +232,7 @@ def risks(slug: str):
 @bp.get("/<slug>/people")
 def people(slug: str):
     with _organisation(slug) as (db, org, viewer):
-        people = _filters(db)
+        people = _filters()
         after = read_cursor(request.args.get("after"))
         rows = page_of(db, ExamClock.at(db, utcnow()), people, after=after, size=PAGE_SIZE + 1)
         exams = dashboards.required_exams(db)
@@ -251,7 +251,7 @@ def people_csv(slug: str):
     with unit_of_work() as db:
         org = staff.visible_organisation(db, viewer, slug)
         org_id, org_slug, reports_of = org.id, org.slug, viewer.reports_only(org.id)
-        people = _filters(db)
+        people = _filters()
 
     def body() -> Iterator[str]:
         with unit_of_work() as db, scoped_to(db, org_id, reports_of=reports_of):
@@ -264,7 +264,7 @@ def people_csv(slug: str):
 @bp.get("/<slug>/people.xlsx")
 def people_xlsx(slug: str):
     with _organisation(slug) as (db, org, _viewer_):
-        workbook = xlsx_file(rows_of(db, ExamClock.at(db, utcnow()), _filters(db)), title=org.name)
+        workbook = xlsx_file(rows_of(db, ExamClock.at(db, utcnow()), _filters()), title=org.name)
         name = f"{org.slug}-people-{dt.date.today().isoformat()}.xlsx"
     return send_file(workbook, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      as_attachment=True, download_name=name)

@@ -40,9 +40,8 @@ from storage import AssignedExam, Certificate, Employee, Exam, OrgUnit, PolicyCh
 STATUSES = ("exempt", "passed", "expiring", "in_progress", "withdrawn", "lapsed", "overdue", "failed",
             "not_started")
 NO_REQUIREMENT = "none"
-# Where the requirement is met (the certificate holds), and where someone has to act.
+# Where the requirement is met: the certificate holds (or the person is excused).
 MET = ("passed", "expiring", "exempt")
-ATTENTION = ("overdue", "lapsed", "withdrawn", "failed")
 
 
 @dataclass(frozen=True)
