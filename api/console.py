@@ -31,9 +31,12 @@ from item_bank.content import area_titles
 from organisations import dashboard as dashboards
 from organisations import staff
 from organisations.assignments import set_exemption
+from organisations.enrolment import enrol
 from organisations.exports import csv_stream, xlsx_file
 from organisations.invitations import invite
 from organisations.risk_map import MAX_SE, risk_map
+from organisations.roster_csv import MAX_BYTES as MAX_ROSTER_BYTES
+from organisations.roster_csv import RosterFileError
 from organisations.staff import Viewer
 from organisations.status import (
     NO_REQUIREMENT,
@@ -57,6 +60,14 @@ STATUS_LABELS = {"exempt": "Exempt", "passed": "Certified", "expiring": "Renewal
 STATUS_ORDER = ["passed", "expiring", "exempt", "in_progress", "not_started", "failed", "overdue", "lapsed",
                 "withdrawn"]
 ROLE_LABELS = {"org_admin": "Organisation admin", "hr": "HR / compliance", "manager": "Manager"}
+
+
+@bp.url_value_preprocessor
+def _roster_may_be_large(endpoint: str | None, _values: dict | None) -> None:
+    """A roster file is larger than any other form may be. Set here because this runs before every
+    before_request hook, and those read the form (and would refuse it at the app's general limit)."""
+    if endpoint == "console.roster_upload":
+        request.max_content_length = MAX_ROSTER_BYTES + 64 * 1024
 
 
 @bp.before_request
@@ -290,6 +301,25 @@ def exemption(slug: str, employee_id: int):
             abort(400, description="say why this person is exempt")
         set_exemption(db, employee_id, request.form.get("exam", ""), reason=reason, actor=viewer.actor)
     return redirect(url_for("console.person", slug=slug, employee_id=employee_id), 303)
+
+
+@bp.post("/<slug>/roster")
+def roster_upload(slug: str):
+    """Enrols people from a roster file (all or nothing; every problem named by its line)."""
+    with _organisation(slug) as (db, org, viewer):
+        _require_action_role(viewer, org)
+        upload = request.files.get("roster")
+        if upload is None or not upload.filename:
+            abort(400, description="choose the roster file (CSV) to upload")
+        try:
+            report = enrol(db, org, upload.read(MAX_ROSTER_BYTES + 1), actor=viewer.actor,
+                           deactivate_missing=request.form.get("deactivate_missing") == "1")
+        except RosterFileError as exc:
+            db.rollback()
+            return render_template("console/roster.html", org=org, viewer=viewer, role=viewer.role_in(org.id),
+                                   problems=exc.problems, total=exc.total), 422
+        return render_template("console/roster.html", org=org, viewer=viewer, role=viewer.role_in(org.id),
+                               report=report.as_dict())
 
 
 @bp.post("/<slug>/invitations")

@@ -142,3 +142,30 @@ def test_every_organisation_route_refuses_another_organisations_staff(app, clien
         assert db.get(Certificate, ids["ana_cert"]).revoked_at is None
     ok = client.get(f"/console/globex/people/{ids['zed']}")
     assert ok.status_code == 200 and "Zed Zane" in ok.get_data(as_text=True)
+
+
+def test_hr_uploads_a_roster_all_or_nothing(app, client, programme):
+    import io as _io
+
+    links, _ = programme
+    _sign_in(client, links["hr@acme.example"])
+    token = _csrf(client, "/console/acme/")
+
+    def upload(data: bytes, **form):
+        return client.post("/console/acme/roster", content_type="multipart/form-data",
+                           data={"csrf_token": token, "roster": (_io.BytesIO(data), "people.csv"), **form})
+
+    good = upload(b"name,email,department\nDee New,dee@acme.example,Sales\nAna Lima,ana@acme.example,Sales\n")
+    assert good.status_code == 200 and "people added" in good.get_data(as_text=True)
+    assert "Dee New" in client.get("/console/acme/people?q=dee").get_data(as_text=True)
+    bad = upload(b"name,email\nEve,not-an-address\nFay,fay@acme.example\n")
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "line 2" in text and "nothing was imported" in text
+    assert "Fay" not in client.get("/console/acme/people?q=fay").get_data(as_text=True)
+    # larger than the 2 MB other forms may send: read, and refused for its content, not its size
+    big = b"name,email\n" + b"".join(b"Person %d,bad-address-%d\n" % (i, i) for i in range(120_000))
+    assert len(big) > app.config["MAX_CONTENT_LENGTH"]
+    assert upload(big).status_code == 422
+    _sign_in(client, links["mia@acme.example"])  # a manager does not enrol people
+    token = _csrf(client, "/console/acme/")
+    assert upload(b"name,email\nGus,gus@acme.example\n").status_code == 403
