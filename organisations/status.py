@@ -40,6 +40,7 @@ from storage import AssignedExam, Certificate, Employee, Exam, OrgUnit, PolicyCh
 STATUSES = ("exempt", "passed", "expiring", "in_progress", "withdrawn", "lapsed", "overdue", "failed",
             "not_started")
 NO_REQUIREMENT = "none"
+LISTED = (*STATUSES, NO_REQUIREMENT)  # what a row of the people list can say
 # Where the requirement is met: the certificate holds (or the person is excused).
 MET = ("passed", "expiring", "exempt")
 
@@ -142,6 +143,10 @@ def _status(parts: _Parts, clock: ExamClock) -> ColumnElement[str]:
     )
 
 
+class StatusFilterError(CertamenError):
+    kind = Kind.MALFORMED
+
+
 @dataclass(frozen=True)
 class PeopleFilter:
     """What the people list, its exports and the roster show: all filters optional."""
@@ -153,6 +158,10 @@ class PeopleFilter:
     search: str | None = None
     include_left: bool = False
     employee_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in LISTED:
+            raise StatusFilterError(f"'status' must be one of {', '.join(LISTED)}")
 
 
 def requirement_rows(clock: ExamClock, people: PeopleFilter = PeopleFilter()) -> Select:
@@ -217,20 +226,15 @@ def summary(db: Session, clock: ExamClock, people: PeopleFilter = PeopleFilter()
     # OFFSET 0 keeps the subquery whole, so each row's status is worked out once, not once per count.
     rows = requirement_rows(clock, people).offset(0).subquery()
     horizon = clock.now + dt.timedelta(days=expiring_days)
-    names = (*STATUSES, NO_REQUIREMENT)
     totals = db.execute(select(
-        *(func.count().filter(rows.c.status == name) for name in names),
+        *(func.count().filter(rows.c.status == name) for name in LISTED),
         func.count().filter(rows.c.status.in_(("passed", "expiring")), rows.c.valid_until <= horizon),
     )).one()
-    return dict(zip(names, totals[:-1], strict=True)), totals[-1]
+    return dict(zip(LISTED, totals[:-1], strict=True)), totals[-1]
 
 
 def status_counts(db: Session, clock: ExamClock, people: PeopleFilter = PeopleFilter()) -> dict[str, int]:
     return summary(db, clock, people)[0]
-
-
-def expiring_within(db: Session, clock: ExamClock, days: int, people: PeopleFilter = PeopleFilter()) -> int:
-    return summary(db, clock, people, expiring_days=days)[1]
 
 
 def page_of(db: Session, clock: ExamClock, people: PeopleFilter, *, after: tuple[str, int, str] | None = None,

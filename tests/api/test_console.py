@@ -63,6 +63,7 @@ def test_hr_sees_the_dashboard_people_and_a_person_and_exports_them(app, client,
     assert all(name in people for name in ("Ana Lima", "Bo Chen", "Cy Diaz")) and "Zed Zane" not in people
     failed = client.get("/console/acme/people?status=failed").get_data(as_text=True)
     assert "Bo Chen" in failed and "Ana Lima" not in failed
+    assert client.get("/console/acme/people?status=happy").status_code == 400
     page = client.get(f"/console/acme/people/{ids['ana']}").get_data(as_text=True)
     assert ids["ana_cert"] in page and "Certified" in page
     csv_text = client.get("/console/acme/people.csv?status=passed").get_data(as_text=True)

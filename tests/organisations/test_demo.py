@@ -18,7 +18,7 @@ from certs.service import IssuerSettings, verify_credential
 from certs.verdict import Status
 from organisations import demo
 from organisations.demo import FRONTLINE, MANAGEMENT, MANAGERS_EXAM, SLUG, load_demo_organisation
-from organisations.status import ExamClock, PeopleFilter, expiring_within, status_counts
+from organisations.status import ExamClock, PeopleFilter, status_counts, summary
 from storage import (
     AssignedExam,
     Assignment,
@@ -100,7 +100,7 @@ def test_every_status_the_console_shows_is_there(loaded):
         frontline = status_counts(db, clock, PeopleFilter(exam_id=FRONTLINE))
         managers = status_counts(db, clock, PeopleFilter(exam_id=MANAGERS_EXAM))
         everyone = status_counts(db, clock)
-        expiring_soon = expiring_within(db, clock, 60)
+        expiring_soon = summary(db, clock, expiring_days=60)[1]
         management = db.execute(select(func.count()).select_from(Employee).join(OrgUnit, OrgUnit.id ==
                                                                                 Employee.department_id)
                                 .where(OrgUnit.name == MANAGEMENT)).scalar_one()
