@@ -107,7 +107,7 @@ def register():
     form = request.form
     try:
         register_learner(name=form.get("name", ""), email=form.get("email", ""),
-                         password=form.get("password", ""), organisation=form.get("organisation"))
+                         password=form.get("password", ""))
     except accounts.AccountError as exc:
         return render_template("register.html", error=exc.message, form=form), http_status(exc)
     session["registered_email"] = form.get("email", "").strip()[:320]

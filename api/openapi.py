@@ -123,7 +123,9 @@ SPEC = {
                 "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK},
                 "email": {"type": "string", "maxLength": 320, "pattern": EMAIL_PATTERN},
                 "password": {"type": "string", "minLength": 10, "maxLength": 1024, "pattern": NO_NUL},
-                "organisation": {"type": "string", "maxLength": 200, "pattern": NO_NUL}}},
+                "organisation": {"type": "string", "maxLength": 200, "pattern": NO_NUL,
+                                 "description": "Where the learner says they work, kept on their profile; it enrols "
+                                                "them nowhere (only an organisation's enrolment or invitation does)"}}},
             "SignIn": {"type": "object", "required": ["email", "password"], "properties": {
                 "email": {"type": "string", "maxLength": 320, "pattern": NO_NUL},
                 "password": {"type": "string", "maxLength": 1024, "pattern": NO_NUL}}},

@@ -91,7 +91,7 @@ def start_sitting(exam_id: str, *, candidate_id: int) -> delivery.SittingView:
     raise AssertionError("unreachable")
 
 
-def register_learner(*, name: str, email: str, password: str, organisation: str | None) -> None:
+def register_learner(*, name: str, email: str, password: str, organisation: str | None = None) -> None:
     """Registers a new account, or does nothing visible if the address has one: the same outcome
     either way (accounts.register says why and what happens instead). Nobody is signed in: the
     learner signs in next. Two registrations of one new address racing: one account, both told the

@@ -45,7 +45,18 @@ from errors import Kind
 from item_bank import audit
 from item_bank.content import area_titles
 from item_bank.rescoring import rederive_sitting
-from storage import AuditEvent, Candidate, Certificate, Employee, Exam, PolicyChange, Sitting, as_utc, utcnow
+from storage import (
+    AuditEvent,
+    Candidate,
+    Certificate,
+    Employee,
+    Exam,
+    Organisation,
+    PolicyChange,
+    Sitting,
+    as_utc,
+    utcnow,
+)
 
 __all__ = ["CertificateError", "IssuanceRefused"]  # re-exported: callers import them from here
 
@@ -199,7 +210,7 @@ def issue_for_session(db: Session, session_id: str, settings: IssuerSettings, *,
         session_id=sitting.id,
         kind="renewal" if previous else "initial",
         previous_id=previous.id if previous else None,
-        organisation=candidate.organisation,
+        organisation=_enrolled_in(db, candidate.id),
         issued_at=now,
         valid_from=now,
         valid_until=valid_until,
@@ -347,6 +358,15 @@ def _revoked_at(db: Session, credential_id: Any) -> datetime | None:
         return None
     cert = db.get(Certificate, credential_id.rstrip("/").rsplit("/", 1)[-1][:40])
     return as_utc(cert.revoked_at) if cert is not None and cert.revoked_at is not None else None
+
+
+def _enrolled_in(db: Session, candidate_id: int) -> str | None:
+    """The organisations that have enrolled the holder, as the certificate records them: an employer's
+    enrolment, never the name a learner typed at registration."""
+    names = db.scalars(select(Organisation.name).join(Employee, Employee.organisation_id == Organisation.id)
+                       .where(Employee.candidate_id == candidate_id, Employee.active.is_(True))
+                       .order_by(Organisation.name)).all()
+    return ", ".join(names)[:200] or None
 
 
 # ---------------------------------------------------------------- listings

@@ -232,6 +232,21 @@ def test_the_roster_lists_the_organisations_enrolled_people_not_who_typed_its_na
     assert client.get("/api/v1/hr/roster?limit=0", headers=hr).status_code == 400
 
 
+def test_a_certificate_names_the_organisations_that_enrolled_its_holder_not_what_they_typed(client, app):
+    from organisations.enrolment import enrol
+    from organisations.organisations import create_organisation
+
+    sign_in(client, "enrolled@example.com")  # an account first: enrolment then finds it
+    with transaction(app.extensions["db_factory"]) as db:
+        globex = create_organisation(db, "globex", "Globex Retail", actor="test")
+        enrol(db, globex, b"name,email\nEnrolled,enrolled@example.com\n", actor="test")
+    typed = sit(client, app, email="typed@example.com", organisation="Globex Retail")["certificate"]
+    enrolled = sit(client, app, email="enrolled@example.com", organisation="Anything")["certificate"]
+    with app.extensions["db_factory"]() as db:
+        assert db.get(Certificate, typed["id"]).organisation is None
+        assert db.get(Certificate, enrolled["id"]).organisation == "Globex Retail"
+
+
 @pytest.mark.parametrize("path", ["/certificates/NOPE.json", "/certificates/NOPE.pdf", "/verify/NOPE",
                                   "/status/banana"])
 def test_unknown_things_are_404(client, path):
