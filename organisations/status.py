@@ -103,25 +103,45 @@ class _Parts:
     last_finished_at: ColumnElement[dt.datetime]
 
 
+_FAILED = ("fail", "abandoned")
+
+
+def _decision() -> ColumnElement[str]:
+    return func.coalesce(Sitting.decision, "abandoned")
+
+
+def _last_attempt(candidate_id: ColumnElement[int], exam_id: ColumnElement[str],
+                  assigned_at: ColumnElement[dt.datetime]) -> Select:
+    """The required exam's latest finished sitting since it was required: a recertification sitting decides
+    nothing here (whoever may take one holds a certificate, which the status reads first). One index probe:
+    ix_exam_sessions_finished."""
+    return (select(Sitting.decision, Sitting.finished_at)
+            .where(Sitting.candidate_id == candidate_id, Sitting.exam_id == exam_id, Sitting.finished_at >= assigned_at,
+                   Sitting.state != "in_progress")
+            .order_by(Sitting.finished_at.desc()).limit(1).correlate_except(Sitting))
+
+
 def _parts(clock: ExamClock) -> _Parts:
     cert = aliased(Certificate, name="current_cert")
     family = [AssignedExam.exam_id, _by_exam(dict(clock.recert_exam), AssignedExam.exam_id, "")]
     in_progress = exists().where(Sitting.candidate_id == Employee.candidate_id, Sitting.state == "in_progress",
                                  Sitting.exam_id.in_(family))
-    # The required exam's own sittings: a recertification sitting decides nothing here (whoever may take one
-    # holds a certificate, which the status reads first). One index probe: ix_exam_sessions_finished.
-    since_given = (select(Sitting.decision, Sitting.finished_at)
-                   .where(Sitting.candidate_id == Employee.candidate_id, Sitting.exam_id == AssignedExam.exam_id,
-                          Sitting.finished_at >= AssignedExam.assigned_at, Sitting.state != "in_progress")
-                   .order_by(Sitting.finished_at.desc()).limit(1))
+    last = _last_attempt(Employee.candidate_id, AssignedExam.exam_id, AssignedExam.assigned_at)
     return _Parts(
         cert=cert,
         expiry=effective_expiry(cert, clock),
         in_progress=in_progress,
-        last_decision=since_given.with_only_columns(func.coalesce(Sitting.decision, "abandoned"))
-        .correlate_except(Sitting).scalar_subquery(),
-        last_finished_at=since_given.with_only_columns(Sitting.finished_at).correlate_except(Sitting).scalar_subquery(),
+        last_decision=last.with_only_columns(_decision()).scalar_subquery(),
+        last_finished_at=last.with_only_columns(Sitting.finished_at).scalar_subquery(),
     )
+
+
+def _joined(query: Select, cert: type[Certificate]) -> Select:
+    """Every enrolled person, each exam required of them (or none), and their current certificate of it."""
+    return (query.select_from(Employee)
+            .outerjoin(AssignedExam, AssignedExam.employee_id == Employee.id)
+            .outerjoin(cert, and_(cert.candidate_id == Employee.candidate_id, cert.exam_id == AssignedExam.exam_id,
+                                  cert.is_current.is_(True))))
 
 
 def _status(parts: _Parts, clock: ExamClock) -> ColumnElement[str]:
@@ -138,7 +158,7 @@ def _status(parts: _Parts, clock: ExamClock) -> ColumnElement[str]:
          literal("withdrawn")),
         (cert.id.is_not(None), literal("lapsed")),
         (AssignedExam.due_at < now, literal("overdue")),
-        (parts.last_decision.in_(("fail", "abandoned")), literal("failed")),
+        (parts.last_decision.in_(_FAILED), literal("failed")),
         else_=literal("not_started"),
     )
 
@@ -177,22 +197,16 @@ def requirement_rows(clock: ExamClock, people: PeopleFilter = PeopleFilter()) ->
     department = aliased(OrgUnit, name="department")
     site = aliased(OrgUnit, name="site")
     cert = parts.cert
-    query = (
-        select(Employee.id.label("employee_id"), Employee.name, Employee.email, Employee.employee_number,
-               Employee.active, Employee.manager_email, department.name.label("department"),
-               site.name.label("site"), AssignedExam.exam_id, AssignedExam.due_at, AssignedExam.assigned_at,
-               AssignedExam.exempt_reason, AssignedExam.exempt_by, status,
-               cert.id.label("certificate_id"), cert.issued_at.label("certified_at"),
+    columns = (Employee.id.label("employee_id"), Employee.name, Employee.email, Employee.employee_number,
+               Employee.active, Employee.manager_email, department.name.label("department"), site.name.label("site"),
+               AssignedExam.exam_id, AssignedExam.due_at, AssignedExam.assigned_at, AssignedExam.exempt_reason,
+               AssignedExam.exempt_by, status, cert.id.label("certificate_id"), cert.issued_at.label("certified_at"),
                parts.expiry.label("valid_until"),
                case((unpassed, parts.last_finished_at), else_=None).label("last_sitting_at"),
                case((unpassed, parts.last_decision), else_=None).label("last_result"))
-        .select_from(Employee)
-        .outerjoin(AssignedExam, AssignedExam.employee_id == Employee.id)
-        .outerjoin(cert, and_(cert.candidate_id == Employee.candidate_id, cert.exam_id == AssignedExam.exam_id,
-                              cert.is_current.is_(True)))
-        .outerjoin(department, department.id == Employee.department_id)
-        .outerjoin(site, site.id == Employee.site_id)
-    )
+    query = (_joined(select(*columns), cert)
+             .outerjoin(department, department.id == Employee.department_id)
+             .outerjoin(site, site.id == Employee.site_id))
     query = _filtered(query, people)
     if people.status:
         query = query.where(status == people.status)
@@ -222,13 +236,34 @@ def summary(db: Session, clock: ExamClock, people: PeopleFilter = PeopleFilter()
             expiring_days: int = 30) -> tuple[dict[str, int], int]:
     """How many requirements are in each status (people with none under ``none``), and how many valid
     certificates of required exams expire within `expiring_days` (whatever the exam's renewal window), in one
-    pass over the organisation."""
-    # OFFSET 0 keeps the subquery whole, so each row's status is worked out once, not once per count.
-    rows = requirement_rows(clock, people).offset(0).subquery()
+    pass over the organisation.
+
+    Shaped so PostgreSQL can spread the pass over several workers: a correlated subquery would keep it on one.
+    The inner query tells every status but ``failed`` from plain joins (the sitting in progress joined on the
+    person: there is at most one); the outer one looks up the last attempt only for the few rows left
+    ``not_started``, the one status that the last attempt can turn into ``failed``."""
+    cert = aliased(Certificate, name="current_cert")
+    ongoing = aliased(Sitting, name="ongoing")
+    family = [AssignedExam.exam_id, _by_exam(dict(clock.recert_exam), AssignedExam.exam_id, "")]
+    expiry = effective_expiry(cert, clock)
+    parts = _Parts(cert=cert, expiry=expiry, in_progress=ongoing.exam_id.in_(family),
+                   last_decision=literal("undecided"), last_finished_at=literal(None))
+    inner = _joined(select(Employee.candidate_id, AssignedExam.exam_id, AssignedExam.assigned_at,
+                           _status(parts, clock).label("status"), expiry.label("valid_until")), cert)
+    inner = _filtered(inner.outerjoin(ongoing, and_(ongoing.candidate_id == Employee.candidate_id,
+                                                    ongoing.state == "in_progress")), people)
+    rows = inner.offset(0).subquery()  # OFFSET 0: planned on its own, the correlated lookup stays outside
+    last = _last_attempt(rows.c.candidate_id, rows.c.exam_id, rows.c.assigned_at)
+    status = case((and_(rows.c.status == "not_started", last.with_only_columns(_decision()).scalar_subquery()
+                        .in_(_FAILED)), literal("failed")), else_=rows.c.status).label("status")
+    classified = select(status, rows.c.valid_until)
+    if people.status:
+        classified = classified.where(status == people.status)
+    final = classified.offset(0).subquery()
     horizon = clock.now + dt.timedelta(days=expiring_days)
     totals = db.execute(select(
-        *(func.count().filter(rows.c.status == name) for name in LISTED),
-        func.count().filter(rows.c.status.in_(("passed", "expiring")), rows.c.valid_until <= horizon),
+        *(func.count().filter(final.c.status == name) for name in LISTED),
+        func.count().filter(final.c.status.in_(("passed", "expiring")), final.c.valid_until <= horizon),
     )).one()
     return dict(zip(LISTED, totals[:-1], strict=True)), totals[-1]
 
