@@ -5,7 +5,7 @@ PIP      := $(VENV)/bin/pip
 HOST     ?= 127.0.0.1
 PORT     ?= 8000
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test lint bank-lint bench system-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,8 +27,9 @@ run: $(VENV)/.installed
 	$(VENV)/bin/certamen demo load
 	$(VENV)/bin/certamen serve --host $(HOST) --port $(PORT)
 
-## make test: install what the tests need (Python extras, Debian packages), lint, type-check, run the whole suite
-test: $(VENV)/.installed-dev system-deps lint tests/browser/node_modules/.installed
+## make test: install what the tests need (Python extras, Debian packages), lint, type-check, lint the item bank,
+## run the whole suite
+test: $(VENV)/.installed-dev system-deps lint bank-lint tests/browser/node_modules/.installed
 	$(VENV)/bin/pytest
 
 # axe-core (npm), which the browser tests inject into every page they check for accessibility
@@ -40,6 +41,10 @@ tests/browser/node_modules/.installed: tests/browser/package-lock.json | system-
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+## make bank-lint: cues that give an item's key away, reading grade, what the keys teach (docs/item-writing.md)
+bank-lint: $(VENV)/.installed
+	$(VENV)/bin/certamen bank lint
 
 system-deps:
 	bash scripts/install-system-deps.sh

@@ -145,7 +145,8 @@ SPEC = {
                 "seconds_left": {"type": ["integer", "null"]}}},
             "Answer": {"type": "object", "required": ["seq", "item_id", "choice"], "properties": {
                 "seq": {"type": "integer"}, "item_id": {"type": "string", "minLength": 1, "pattern": NO_NUL},
-                "choice": {"type": "integer"}}},
+                "choice": {"type": "integer", "description": "The chosen option's `index` as this sitting shows "
+                                                             "it (options are shuffled per sitting)"}}},
             "Result": {"type": "object", "properties": {
                 "session_id": {"type": "string"}, "exam_id": {"type": "string"}, "exam_title": {"type": "string"},
                 "decision": {"type": "string", "enum": ["pass", "fail"]}, "passed": {"type": "boolean"},

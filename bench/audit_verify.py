@@ -64,9 +64,10 @@ def genuine_sittings(factory, settings: IssuerSettings) -> list[str]:
             with transaction(factory) as db:
                 presented = delivery.current_item(db, sid)
                 key = db.get(Item, delivery.get_sitting(db, sid).pending_item_id).key_index
-            right = step % 3 == 0 if n % 3 == 0 else step % 5 != 0  # a third of them fail
+                right = step % 3 == 0 if n % 3 == 0 else step % 5 != 0  # a third of them fail
+                shown = delivery.position_shown(db, sid, key if right else (key + 1) % 4)
             if delivery.submit_answer(factory, sid, seq=presented.seq, item_ref=presented.item_ref,
-                                      choice=key if right else (key + 1) % 4).finished:
+                                      choice=shown).finished:
                 break
         with transaction(factory) as db:
             issue_for_session(db, sid, settings)

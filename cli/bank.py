@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cli.common import add_json_option, emit, session_factory
+from cli.common import CommandError, add_json_option, emit, session_factory
 from storage.db import transaction
 
 
@@ -33,6 +33,32 @@ def cmd_bank_validate(args: argparse.Namespace) -> None:
     bank = read_bank(Path(args.content) if args.content else CONTENT_DIR)
     print(f"ok: {len(bank.items)} items in {len({i.area for i in bank.items})} areas, "
           f"{len(bank.exams)} exams, {len(bank.guides)} study guides")
+
+
+class UnreadableBank(CommandError):
+    """The bank sources could not be read; `problems` are 'file:line: message' (exit status 2)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("the bank sources cannot be read", code=2)
+        self.problems = problems
+
+
+def cmd_bank_lint(args: argparse.Namespace) -> None:
+    """Cue statistics over the bank sources; exit 1 when a rule fails, 2 when the sources cannot be read."""
+    from item_bank.content import CONTENT_DIR, ContentError, load_items
+    from item_bank.lint import lint_items, render_text
+
+    content = Path(args.content) if args.content else CONTENT_DIR
+    try:
+        items = load_items(content)
+    except ContentError as exc:
+        raise UnreadableBank(exc.problems) from None
+    except OSError as exc:
+        raise UnreadableBank([f"{exc.filename or content}: {exc.strerror or exc}"]) from None
+    report = lint_items(items)
+    emit(args, report.as_dict(), lambda _: render_text(report))
+    if not report.passed:
+        raise CommandError(f"bank lint failed: {len(report.failures)} problem(s)", code=1)
 
 
 def _emit_read(args: argparse.Namespace, read: Callable[[Session], Any], text: Callable[[Any], str]) -> None:
@@ -117,6 +143,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     validate = bank.add_parser("validate", help="check the bank sources")
     validate.add_argument("--content", help="content directory (default: the bundled bank)")
     validate.set_defaults(func=cmd_bank_validate)
+    lint = bank.add_parser("lint", help="find cues that give the key away (item-writing rules, reading grade)")
+    lint.add_argument("--content", help="content directory (default: the bundled bank)")
+    add_json_option(lint)
+    lint.set_defaults(func=cmd_bank_lint)
 
     imp = bank.add_parser("import", help="import items (YAML file or folder, JSON, QTI 3.0 zip or item XML)")
     imp.add_argument("file", help="the file or folder to import")

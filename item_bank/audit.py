@@ -321,7 +321,7 @@ def _note_sitting_event(walk: _Walk, where: str, event_id: int, chain: str, kind
             problems.append(f"{where}: a second exam.answer for {subject} seq {key[1]} (event forged)")
         else:
             walk.answers[key] = (event_id, chain, info.get("item"), info.get("version"), info.get("choice"),
-                                 info.get("scored"))
+                                 info.get("scored"), info.get("order"))
 
 
 def _check_seal(chain: str, seal: _Seal | None, last_seq: int, head_at_seal: str | None,
@@ -370,13 +370,14 @@ def _check_outcome(session_id: str, state: str, decision: Any, finish: tuple[int
 
 
 def _check_responses(conn: Connection, walk: _Walk, problems: list[str]) -> None:
-    """Responses and exam.answer events correspond one to one, with the same item, choice and scored flag;
-    and each stored score is what its choice earns."""
+    """Responses and exam.answer events correspond one to one, with the same item, choice, option order and
+    scored flag; and each stored score is what its choice earns."""
     items = {item_id: (ref, version, key) for item_id, ref, version, key in conn.execute(
         select(Item.id, Item.external_id, Item.version, Item.key_index))}
     answers = walk.answers  # consumed: what is left has no response
-    for session_id, seq, item_id, choice, score, scored in conn.execute(
-        select(Response.session_id, Response.seq, Response.item_id, Response.choice, Response.score, Response.scored)
+    for session_id, seq, item_id, choice, order, score, scored in conn.execute(
+        select(Response.session_id, Response.seq, Response.item_id, Response.choice, Response.option_order,
+               Response.score, Response.scored)
         .order_by(Response.session_id, Response.seq), execution_options={"yield_per": 5000},
     ):
         subject = SESSION_PREFIX + session_id
@@ -385,14 +386,17 @@ def _check_responses(conn: Connection, walk: _Walk, problems: list[str]) -> None
             problems.append(f"response {session_id} #{seq}: no exam.answer event in its sitting's chain "
                             f"(response inserted, or its audit event removed)")
             continue
-        event_id, ev_chain, ref, version, ev_choice, ev_scored = found
+        event_id, ev_chain, ref, version, ev_choice, ev_scored, ev_order = found
         # The newest global events have no successor, so a sitting's answers must be on its own chain
         # (or on the global one if the whole sitting predates migration 0006 and began there).
         if ev_chain != subject and not (ev_chain == GLOBAL and walk.starts.get(subject) == GLOBAL):
             problems.append(f"event {event_id}: exam.answer for {subject} seq {seq} is outside the sitting's "
                             f"chain (event forged)")
         item_ref, item_version, key = items.get(item_id, (None, None, None))
-        if (ref, ev_choice) != (item_ref, choice) or (version is not None and version != item_version) \
+        # The option order is compared where both sides have one: responses stored before migration 0015 (or
+        # kept through a downgrade past it) have none, and the order decides no score.
+        if (ref, ev_choice) != (item_ref, choice) or (None not in (ev_order, order) and ev_order != order) \
+                or (version is not None and version != item_version) \
                 or (ev_scored is not None and ev_scored != bool(scored)):
             problems.append(f"response {session_id} #{seq}: differs from its exam.answer event {event_id} "
                             f"(recorded answer altered)")

@@ -19,6 +19,9 @@ CONTENT_DIR = Path(__file__).resolve().parent / "content"
 KEY_LETTERS = "ABCD"
 BANNED_OPTION_PATTERNS = re.compile(r"\b(all|none) of the above\b|\bboth [a-d] and [a-d]\b", re.IGNORECASE)
 ITEM_ID = re.compile(r"^[A-Z]{3}-\d{3}$")
+# What an item's key teaches (optional `teaches:`): hold back or escalate; posting is fine or protected;
+# the well-made post. `certamen bank lint` counts them (item_bank/lint.py).
+TEACHES_VALUES = ("restraint", "protected", "well-made")
 
 
 class ContentError(CertamenError, ValueError):
@@ -76,12 +79,16 @@ class ItemSource:
     enemies: list[str] = field(default_factory=list)
     status: str = "operational"
     source: str = ""  # "file:line", for messages
+    teaches: str | None = None  # one of TEACHES_VALUES, or not said
+    shuffle: bool = True  # options shown in a per-sitting order; False where their written order matters
 
     def content_hash(self) -> str:
-        body = json.dumps(
-            {"s": self.scenario, "q": self.question, "o": self.options, "k": self.key_index, "a": self.area},
-            sort_keys=True,
-        )
+        # What a candidate sees and how it is scored. Like `enemies`, `teaches` is left out: it is not
+        # stored, and re-labelling an item must not make a new version that loses its parameters.
+        shown = {"s": self.scenario, "q": self.question, "o": self.options, "k": self.key_index, "a": self.area}
+        if not self.shuffle:  # said only when it differs from the default, so earlier items keep their hash
+            shown["fixed_order"] = True
+        body = json.dumps(shown, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -166,6 +173,12 @@ def parse_item(entry: dict[str, Any], area: str, where: str, problems: list[str]
         problems.append(f"{where}: {item_id}: 'enemies' must be a list of item ids")
         enemies = []
     status = entry.get("status", "operational")
+    teaches = entry.get("teaches")
+    shuffle = entry.get("shuffle", True)
+    if not isinstance(shuffle, bool):
+        problems.append(f"{where}: {item_id}: 'shuffle' must be true or false")
+    if teaches is not None and teaches not in TEACHES_VALUES:
+        problems.append(f"{where}: {item_id}: 'teaches' must be one of {', '.join(TEACHES_VALUES)} (not {teaches!r})")
     if len(problems) > before:
         return None
     return ItemSource(
@@ -179,6 +192,8 @@ def parse_item(entry: dict[str, Any], area: str, where: str, problems: list[str]
         enemies=list(enemies),
         status=status,
         source=where,
+        teaches=teaches,
+        shuffle=shuffle,
     )
 
 

@@ -7,7 +7,7 @@ Formats
           ``items/`` directory, or ``load_items(<parent>, areas)`` on an ``items`` directory, reads them back.
 ``json``  One UTF-8 document ``{"format": "certamen-items", "version": 1, "items": [...]}``; each item is
           ``{"id", "area", "difficulty", "scenario", "question", "options": [{"text", "rationale"} x4],
-          "key": "A".."D", "enemies": [...], "status"}``.
+          "key": "A".."D", "enemies": [...], "status", "shuffle": true|false, "teaches" (when set)}``.
 ``qti``   An IMS QTI 3.0 content package (zip), see :mod:`item_bank.qti`.
 
 Importing (:func:`import_items`) dispatches on the path: a directory of ``.yaml``/``.yml`` files or one such
@@ -56,7 +56,8 @@ JSON_FORMAT = "certamen-items"
 JSON_VERSION = 1
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 DEFAULT_DIFFICULTY = 0.0
-_JSON_FIELDS = {"id", "area", "difficulty", "scenario", "question", "options", "key", "enemies", "status"}
+_JSON_FIELDS = {"id", "area", "difficulty", "teaches", "scenario", "question", "options", "key", "enemies", "status",
+                "shuffle"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 PathOrFile = str | os.PathLike | IO[bytes]
@@ -99,6 +100,8 @@ def item_to_dict(item: ItemSource) -> dict[str, Any]:
         "key": KEY_LETTERS[item.key_index],
         "enemies": list(item.enemies),
         "status": item.status,
+        "shuffle": item.shuffle,
+        **({"teaches": item.teaches} if item.teaches else {}),
     }
 
 
@@ -157,6 +160,8 @@ def area_yaml(area: str, items: list[ItemSource]) -> str:
             out.append("\n")
         out.append(f"  - id: {item.external_id}\n")
         out.append(f"    difficulty: {_number(item.difficulty)}\n")
+        if item.teaches:
+            out.append(f"    teaches: {item.teaches}\n")
         out.append(_yaml_field("scenario", item.scenario, 4))
         out.append(_yaml_field("question", item.question, 4, plain_ok=True))
         out.append("    options:\n")
@@ -169,6 +174,8 @@ def area_yaml(area: str, items: list[ItemSource]) -> str:
             out.append(f"    enemies: [{', '.join(item.enemies)}]\n")
         if item.status != "operational":
             out.append(f"    status: {item.status}\n")
+        if not item.shuffle:
+            out.append("    shuffle: false\n")
     return "".join(out)
 
 

@@ -46,6 +46,8 @@ def upsert_item(db: Session, source: ItemSource, actor: str) -> tuple[Item, str]
     if current is not None and current.content_hash == digest:
         if current.enemies != source.enemies:
             current.enemies = list(source.enemies)
+        if current.teaches != source.teaches:
+            current.teaches = source.teaches
         return current, "unchanged"
     version = 1
     if current is not None:
@@ -59,6 +61,8 @@ def upsert_item(db: Session, source: ItemSource, actor: str) -> tuple[Item, str]
         question=source.question,
         options=source.options,
         key_index=source.key_index,
+        shuffle=source.shuffle,
+        teaches=source.teaches,
         intended_difficulty=source.difficulty,
         status=source.status,
         enemies=list(source.enemies),
@@ -82,7 +86,8 @@ def stored_items(db: Session, *, include_retired: bool = True) -> list[ItemSourc
         ItemSource(external_id=i.external_id, area=i.area, scenario=i.scenario, question=i.question,
                    options=[dict(o) for o in i.options], key_index=i.key_index,
                    difficulty=i.intended_difficulty if i.intended_difficulty is not None else 0.0,
-                   enemies=list(i.enemies or []), status=i.status, source=f"database:{i.external_id}v{i.version}")
+                   enemies=list(i.enemies or []), status=i.status, source=f"database:{i.external_id}v{i.version}",
+                   teaches=i.teaches, shuffle=i.shuffle)
         for i in db.execute(query).scalars()
     ]
 

@@ -98,6 +98,7 @@ class ItemContent:
     question: str
     option_texts: tuple[str, ...]
     key_index: int
+    shuffle: bool  # shown in a per-sitting order (item_bank.delivery.presentation)
 
 
 _items: dict[tuple[str, int], ItemContent] = {}
@@ -109,9 +110,9 @@ def item_content(db: Session, item_id: int) -> ItemContent:
     content = _items.get(key)
     if content is None:
         row = db.execute(select(Item.id, Item.external_id, Item.version, Item.scenario, Item.question,
-                                Item.options, Item.key_index).where(Item.id == item_id)).one()
+                                Item.options, Item.key_index, Item.shuffle).where(Item.id == item_id)).one()
         content = ItemContent(row.id, row.external_id, row.version, row.scenario, row.question,
-                              tuple(o["text"] for o in row.options), row.key_index)
+                              tuple(o["text"] for o in row.options), row.key_index, row.shuffle)
         _remember(_items, key, content, MAX_CACHED_ITEMS)
     return content
 

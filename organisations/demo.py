@@ -327,16 +327,21 @@ def _answer(factory: sessionmaker[Session], pool: RuntimePool, session_id: str, 
         item_id, seq = db.execute(select(Sitting.pending_item_id, Sitting.pending_seq)
                                   .where(Sitting.id == session_id)).one()
         item = item_content(db, item_id)
-    try:
-        p = pool.position(item.id)
-        right = float(logistic_prob(theta, pool.a[p], pool.b[p], pool.c[p], pool.d[p]))
-    except KeyError:  # an unscored pretest item: not in the calibrated pool
-        right = 0.55
-    options = len(item.option_texts)
-    choice = item.key_index if rng.random() < right else rng.choice(
-        [n for n in range(options) if n != item.key_index])
+        options = len(item.option_texts)
+        written = item.key_index if rng.random() < _right(pool, item, theta) else rng.choice(
+            [n for n in range(options) if n != item.key_index])
+        choice = delivery.position_shown(db, session_id, written)  # the learner picks a position on screen
     return delivery.submit_answer(factory, session_id, seq=seq, item_ref=item.external_id, choice=choice,
                                   actor=f"candidate:{candidate_id}")
+
+
+def _right(pool, item, theta: float) -> float:
+    """The chance the simulated examinee answers `item` right: what its parameters give."""
+    try:
+        p = pool.position(item.id)
+        return float(logistic_prob(theta, pool.a[p], pool.b[p], pool.c[p], pool.d[p]))
+    except KeyError:  # an unscored pretest item: not in the calibrated pool
+        return 0.55
 
 
 def _sit(factory: sessionmaker[Session], candidate_id: int, exam_id: str, theta: float, rng: random.Random,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,6 +38,10 @@ class Item(Base):
     # [{"text": ..., "rationale": ...}, ...] -- rationales are never sent while an exam runs.
     options: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     key_index: Mapped[int] = mapped_column(Integer)
+    # Options shown in a per-sitting order; False where their written order carries meaning.
+    shuffle: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # What the key teaches (item_bank.content.TEACHES_VALUES); a label, kept up to date like `enemies`.
+    teaches: Mapped[str | None] = mapped_column(String(20), nullable=True)
     intended_difficulty: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="operational", index=True)
     enemies: Mapped[list[str]] = mapped_column(JSON, default=list)

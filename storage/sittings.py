@@ -92,7 +92,9 @@ class Response(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("exam_sessions.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
-    choice: Mapped[int] = mapped_column(Integer)
+    choice: Mapped[int] = mapped_column(Integer)  # the chosen option's index as written in the item
+    # The written option index shown at each position (item_bank.delivery.presentation); NULL before shuffling.
+    option_order: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     score: Mapped[int] = mapped_column(Integer)
     scored: Mapped[bool] = mapped_column(Boolean, default=True)  # False for seeded pretest items
     presented_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -64,7 +64,8 @@ Attempt = Answered | Stale | NeedsLock
 
 def submit_answer(factory: sessionmaker[Session], session_id: str, *, seq: Any, item_ref: Any, choice: Any,
                   actor: str = "learner", learner_token: str | None = None) -> AnswerOutcome:
-    """Record one answer exactly once, even when two requests race to submit it.
+    """Record one answer exactly once, even when two requests race to submit it. `choice` is the position of
+    the chosen option as the learner was shown it (delivery.presentation); the response stores the option.
 
     With `learner_token` (the learner's session token, checked in the same statement that reads the
     sitting), a sitting of anyone but the token's owner is reported as not found and the owner is the

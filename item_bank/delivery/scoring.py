@@ -16,6 +16,7 @@ from engine import AdaptiveTest
 from item_bank.delivery.engine_sessions import cache, pool_of, replay
 from item_bank.delivery.errors import Conflict, Invalid
 from item_bank.delivery.finishing import finish
+from item_bank.delivery.presentation import option_order
 from item_bank.delivery.rows import ReadSitting, SittingRow, StoredAnswer, Version, version
 from item_bank.delivery.starting import pretest_plan
 from item_bank.delivery.statements import stored_answers
@@ -87,7 +88,7 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
            resume: NeedsLock | None = None) -> Decision:
     """`resume`: what the optimistic attempt left, used if the row is still at its version."""
     row = read.row
-    seq, item_ref, choice = answer
+    seq, item_ref, position = answer
     stored: list[StoredAnswer] | None = None  # read if needed: the usual answer, engine session kept, needs none
     if seq != row.pending_seq:  # a retry of an earlier answer, or a mistake (or the sitting has ended)
         if not locked:
@@ -98,7 +99,8 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
         earlier = next((r for r in stored if r.seq == seq), None)
         if earlier is not None:
             item = item_content(db, earlier.item_id)
-            if item.external_id == item_ref and earlier.choice == choice:
+            order = option_order(row.seed, seq, item)
+            if item.external_id == item_ref and 0 <= position < len(order) and earlier.choice == order[position]:
                 return Duplicate(len(stored))
             raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
@@ -115,9 +117,10 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
-    if not 0 <= choice < len(pending.option_texts):
+    if not 0 <= position < len(pending.option_texts):
         raise Invalid(f"'choice' must be between 0 and {len(pending.option_texts) - 1}")
-
+    order = option_order(row.seed, seq, pending)
+    choice = order[position]  # the learner chose a position; the item's written option is what counts
     score = int(choice == pending.key_index)
     plan = pretest_plan(row)
     scored = plan.get(seq) != pending.id  # a seeded pretest item is recorded, never scored
@@ -142,8 +145,8 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
         engine_session.record(position, score)
         if not locked and engine_session.finished:
             return NeedsLock(at, before)  # the locked attempt goes on from the session as it was
-    response = {"session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "score": score,
-                "scored": scored, "presented_at": row.presented_at, "answered_at": utcnow()}
+    response = {"session_id": row.id, "seq": seq, "item_id": pending.id, "choice": choice, "option_order": list(order),
+                "score": score, "scored": scored, "presented_at": row.presented_at, "answered_at": utcnow()}
     row.theta, row.se = float(engine_session.theta), float(engine_session.se)
     following = _next_item(plan, pool, engine_session, seq + 1)
     if following is not None:
@@ -158,7 +161,8 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
         this_answer = StoredAnswer(seq, pending.id, choice, score, scored)
         finish(row, pool, [r for r in (*stored, this_answer) if r.scored], engine_session.decision,
                engine_session.stop_reason)
-    event = {"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice, "scored": scored}
+    event = {"seq": seq, "item": pending.external_id, "version": pending.version, "choice": choice,
+             "order": list(order), "scored": scored}
     return Recorded(response, event, engine_session, pool.database)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from item_bank.delivery.errors import Conflict, NotFound
+from item_bank.delivery.presentation import option_order
 from item_bank.delivery.rows import SittingRow
 from item_bank.delivery.statements import RESULT, check_session_id, get_sitting
 from item_bank.delivery.timing import close_if_overdue, seconds_left
@@ -132,13 +133,14 @@ def presented(db: Session, row: SittingRow) -> PresentedItem | None:
     if row.state != "in_progress" or row.pending_item_id is None:
         return None
     item = item_content(db, row.pending_item_id)
+    order = option_order(row.seed, row.pending_seq or 0, item)
     return PresentedItem(
         session_id=row.id,
         seq=row.pending_seq or 0,
         item_ref=item.external_id,
         scenario=item.scenario,
         question=item.question,
-        options=list(item.option_texts),
+        options=[item.option_texts[written] for written in order],
         answered=(row.pending_seq or 1) - 1,
     )
 

@@ -7,8 +7,9 @@ Item XML (one ``qti-assessment-item`` per item)
 * ``qti-response-declaration`` RESPONSE (single, identifier) whose ``qti-correct-response`` names the key.
 * ``qti-outcome-declaration`` SCORE (single float, default 0) and FEEDBACK (single identifier).
 * ``qti-item-body``: the scenario as one ``<p>``, then a ``qti-choice-interaction`` (``max-choices="1"``,
-  ``shuffle="false"``) whose ``qti-prompt`` is the question and whose four ``qti-simple-choice`` are
-  identified A-D in the bank's order.
+  ``shuffle="true"``, or ``"false"`` for an item whose options keep their written order) whose ``qti-prompt``
+  is the question and whose four ``qti-simple-choice`` are identified A-D in the bank's order. Reading, an
+  interaction without ``shuffle="true"`` keeps its written order (QTI's default).
 * Each option's rationale is a ``qti-feedback-inline`` inside its own choice, keyed to the FEEDBACK
   outcome with the choice's identifier and ``show-hide="show"``: it is shown when FEEDBACK equals that
   choice, i.e. the rationale of the option the candidate picked.
@@ -31,7 +32,8 @@ Package (a zip with ``imsmanifest.xml``, IMS CP 1.2 as profiled by QTI 3.0)
     nonadaptive feedback, solution available, tool name.
   - **the authoritative Certamen values** as an extension element in its own namespace
     (``urn:x-certamen:item-metadata:1``), which other tools ignore:
-    ``<cm:item area="defamation" difficulty="-1.0" status="operational"><cm:enemy>DEF-004</cm:enemy></cm:item>``.
+    ``<cm:item area="defamation" difficulty="-1.0" status="operational" teaches="restraint">``
+    ``<cm:enemy>DEF-004</cm:enemy></cm:item>``.
     ``difficulty`` is the intended difficulty on the theta scale, written exactly (Python float repr).
 * A resource without the extension gets its area and difficulty from the ``area``/``difficulty``
   arguments of :func:`read_package` (``area`` may be a function of the item id), and no enemies.

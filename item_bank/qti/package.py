@@ -76,7 +76,8 @@ def _metadata(doc: Doc, resource: ET.Element, cp: str, where: str) -> dict | Non
         raise QTIError(f"{doc.at(ext)}: {where}: Certamen metadata difficulty {raw!r} is not a number") from None
     enemies = [(e.text or "").strip() for e in ext.findall(f"{{{CERTAMEN_NS}}}enemy")]
     return {"area": area, "difficulty": difficulty, "enemies": [e for e in enemies if e],
-            "status": (ext.get("status") or "operational").strip()}
+            "status": (ext.get("status") or "operational").strip(),
+            "teaches": (ext.get("teaches") or "").strip() or None}
 
 
 def read_package(fileobj_or_path: Source, *, area: AreaArg = None, difficulty: float | None = None,
@@ -157,4 +158,5 @@ def _read_resource(zf, entries, doc: Doc, resource: ET.Element, cp: str, where: 
     item_doc = parse_xml(read_entry(zf, entries[path], source, limits, budget), source, limits)
     if meta is None:
         return item_from_doc(item_doc, area, difficulty, [], "operational")
-    return item_from_doc(item_doc, meta["area"], meta["difficulty"], meta["enemies"], meta["status"])
+    return item_from_doc(item_doc, meta["area"], meta["difficulty"], meta["enemies"], meta["status"],
+                         meta["teaches"])

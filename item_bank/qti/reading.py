@@ -97,7 +97,7 @@ def _is_match_correct(template: str) -> bool:
 
 
 def item_from_doc(doc: Doc, area: AreaArg, difficulty: float | None, enemies: list[str],
-                  status: str) -> ItemSource:
+                  status: str, teaches: str | None = None) -> ItemSource:
     """The bank item in a parsed item document; area, difficulty and enemies come from outside the item XML."""
     root = doc.root
     ns, local = split_tag(root.tag)
@@ -201,7 +201,8 @@ def item_from_doc(doc: Doc, area: AreaArg, difficulty: float | None, enemies: li
                        "metadata and none was supplied")
     entry = {"id": item_id, "difficulty": difficulty, "scenario": scenario, "question": _text(prompt),
              "options": options, "key": KEY_LETTERS[identifiers.index(key)], "enemies": list(enemies),
-             "status": status}
+             "status": status, "shuffle": (interaction.get("shuffle") or "false").strip() == "true",
+             **({"teaches": teaches} if teaches else {})}
     problems: list[str] = []
     item = parse_item(entry, area, doc.at(root), problems)
     if item is None:

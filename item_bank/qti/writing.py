@@ -61,6 +61,7 @@ def item_to_qti(item: ItemSource) -> str:
             f'<qti-feedback-inline outcome-identifier="FEEDBACK" identifier="{letter}" show-hide="show">'
             f'{_esc(option["rationale"], w)}</qti-feedback-inline></qti-simple-choice>'
         )
+    shuffle = "true" if item.shuffle else "false"  # the delivery engine shuffles unless the item opts out
     choice_lines = "\n".join(choices)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <qti-assessment-item xmlns="{QTI_NS}" xmlns:xsi="{XSI_NS}"
@@ -80,7 +81,7 @@ def item_to_qti(item: ItemSource) -> str:
   <qti-outcome-declaration identifier="FEEDBACK" cardinality="single" base-type="identifier"/>
   <qti-item-body>
     <p>{_esc(item.scenario, w)}</p>
-    <qti-choice-interaction response-identifier="RESPONSE" shuffle="false" max-choices="1">
+    <qti-choice-interaction response-identifier="RESPONSE" shuffle="{shuffle}" max-choices="1">
       <qti-prompt>{_esc(item.question, w)}</qti-prompt>
 {choice_lines}
     </qti-choice-interaction>
@@ -137,6 +138,7 @@ def _resource(item: ItemSource) -> str:
     ident = _attr(item.external_id, w)
     enemies = "".join(f"\n          <cm:enemy>{_esc(e, w)}</cm:enemy>" for e in item.enemies)
     close = "\n        </cm:item>" if enemies else "</cm:item>"
+    teaches = f' teaches="{_attr(item.teaches, w)}"' if item.teaches else ""
     return f"""    <resource identifier="{ident}" type="{ITEM_RESOURCE_TYPE}" href="{item_href(item)}">
       <metadata>
         <lom:lom>
@@ -164,7 +166,7 @@ def _resource(item: ItemSource) -> str:
           <qmd:toolName>Certamen</qmd:toolName>
         </qmd:qtiMetadata>
         <cm:item area="{_attr(item.area, w)}" difficulty="{exact_decimal(item.difficulty)}" \
-status="{_attr(item.status, w)}">{enemies}{close}
+status="{_attr(item.status, w)}"{teaches}>{enemies}{close}
       </metadata>
       <file href="{item_href(item)}"/>
     </resource>

@@ -37,7 +37,7 @@ def take_exam(client, app, view, answer_correctly: bool):
         assert_learner_safe(view)
         item = view["item"]
         seen.append(item["item_id"])
-        key = key_of(app, item["item_id"])
+        key = key_of(app, item)
         choice = key if answer_correctly else (key + 1) % len(item["options"])
         r = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
                         json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice})

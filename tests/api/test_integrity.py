@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from learners import learner_headers
+from learners import key_of, learner_headers
 from sqlalchemy import select
 
 from item_bank.content import ContentError, ExamSource
 from item_bank.integrity import IntegrityRules
 from item_bank.loader import exam_fields
-from storage import AuditEvent, Item, Response, Sitting, utcnow
+from storage import AuditEvent, Response, Sitting, utcnow
 from storage.db import transaction
 
 FRONTLINE = "social-media-frontline"  # retake after 1 day, 3 attempts, 60 minutes
@@ -25,9 +25,7 @@ def sit(client, app, headers, *, correct: bool) -> dict:
     view = start(client, headers).get_json()
     while view["state"] == "in_progress":
         item = view["item"]
-        with transaction(app.extensions["db_factory"]) as db:
-            key = db.execute(select(Item.key_index).where(Item.external_id == item["item_id"],
-                                                          Item.is_current.is_(True))).scalar_one()
+        key = key_of(app, item)
         choice = key if correct else (key + 1) % len(item["options"])
         view = client.post(f"/api/v1/sessions/{view['session_id']}/answers", headers=headers,
                            json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice}).get_json()

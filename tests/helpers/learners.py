@@ -36,16 +36,18 @@ def live_learner_headers(call, base: str, email: str, name: str = "Ada Lovelace"
     return {"Authorization": f"Bearer {body['token']}"}
 
 
-def key_of(app, item_ref: str) -> int:
-    """The answer key of an item (what a learner never sees), read from the app's database."""
+def key_of(app, item: dict) -> int:
+    """Where a presented item (a sitting view's "item") shows its answer key, which a learner never sees:
+    the key's text read from the app's database, found among the options in the order this sitting shows."""
     from sqlalchemy import select
 
     from storage import Item
     from storage.db import transaction
 
     with transaction(app.extensions["db_factory"]) as db:
-        return db.execute(select(Item.key_index).where(Item.external_id == item_ref,
-                                                       Item.is_current.is_(True))).scalar_one()
+        options, key = db.execute(select(Item.options, Item.key_index).where(
+            Item.external_id == item["item_id"], Item.is_current.is_(True))).one()
+    return next(shown["index"] for shown in item["options"] if shown["text"] == options[key]["text"])
 
 
 def answer_to_the_end(client, app, view: dict, *, correct: bool = True) -> dict:
@@ -53,7 +55,7 @@ def answer_to_the_end(client, app, view: dict, *, correct: bool = True) -> dict:
     is acknowledged as recorded (200/201) even when the certificate it would earn is refused."""
     while view.get("state") == "in_progress":
         item = view["item"]
-        key = key_of(app, item["item_id"])
+        key = key_of(app, item)
         choice = key if correct else (key + 1) % len(item["options"])
         r = client.post(f"/api/v1/sessions/{view['session_id']}/answers",
                         json={"seq": item["seq"], "item_id": item["item_id"], "choice": choice})

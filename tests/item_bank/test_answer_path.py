@@ -46,7 +46,8 @@ def answer(factory, sid: str, n: int) -> delivery.AnswerOutcome:
     with transaction(factory) as db:
         row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
-    choice = item.key_index if n % 3 != 2 else (item.key_index + 1) % len(item.options)
+        written = item.key_index if n % 3 != 2 else (item.key_index + 1) % len(item.options)
+        choice = delivery.position_shown(db, sid, written)
     return delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=choice)
 
 
@@ -181,6 +182,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
     with transaction(factory) as db:
         row = delivery.get_sitting(db, sid)
         seq, item = row.pending_seq, db.get(Item, row.pending_item_id)
+        choice = delivery.position_shown(db, sid, item.key_index)
     engine, seen = factory.kw["bind"], []
 
     def statement(conn, cursor, sql, *rest):
@@ -188,7 +190,7 @@ def test_a_usual_answer_is_one_read_and_its_writes(factory, previous_answer):
 
     event.listen(engine, "before_cursor_execute", statement)
     try:
-        outcome = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=item.key_index)
+        outcome = delivery.submit_answer(factory, sid, seq=seq, item_ref=item.external_id, choice=choice)
     finally:
         event.remove(engine, "before_cursor_execute", statement)
     assert not outcome.finished and outcome.answered == 2
@@ -395,7 +397,9 @@ def test_a_known_sitting_answered_meanwhile_by_another_worker_is_not_answered_tw
     with transaction(factory) as db:
         answered = stored_answers(db, sid)[1]
         item = db.get(Item, answered.item_id)
-    choice = answered.choice if retry == "same answer" else (answered.choice + 1) % len(item.options)
+        shown = delivery.option_order(db.get(Sitting, sid).seed, 2, runtime.item_content(db, item.id))
+    choice = shown.index(answered.choice)  # the position the learner clicked
+    choice = choice if retry == "same answer" else (choice + 1) % len(item.options)
     if retry == "same answer":
         again = delivery.submit_answer(factory, sid, seq=2, item_ref=item.external_id, choice=choice,
                                        learner_token=token)

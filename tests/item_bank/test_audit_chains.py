@@ -45,7 +45,7 @@ def answer(factory: sessionmaker, sid: str, *, correct: bool = True) -> delivery
         presented = delivery.current_item(db, sid)
         assert presented is not None, "the sitting has no item to answer"
         key = db.get(Item, delivery.get_sitting(db, sid).pending_item_id).key_index
-    choice = key if correct else (key + 1) % len(presented.options)
+        choice = delivery.position_shown(db, sid, key if correct else (key + 1) % len(presented.options))
     return delivery.submit_answer(factory, sid, seq=presented.seq, item_ref=presented.item_ref, choice=choice)
 
 
@@ -263,6 +263,17 @@ def test_changing_a_stored_answer_is_detected(trail):
         event = [e for e in chain_events(db, f"session:{trail.c}") if e.kind == "exam.answer"][2]
     assert problems(trail.factory) == [
         f"response {trail.c} #3: differs from its exam.answer event {event.id} (recorded answer altered)"]
+
+
+def test_changing_the_order_an_answer_was_shown_in_is_detected(trail):
+    """The order is what makes the position a learner clicked mean an option: rewriting it is caught."""
+    with transaction(trail.factory) as db:
+        response = db.execute(select(Response).where(Response.session_id == trail.c, Response.seq == 2)).scalar_one()
+        assert sorted(response.option_order) == list(range(len(response.option_order)))
+        response.option_order = response.option_order[::-1]
+        event = [e for e in chain_events(db, f"session:{trail.c}") if e.kind == "exam.answer"][1]
+    assert problems(trail.factory) == [
+        f"response {trail.c} #2: differs from its exam.answer event {event.id} (recorded answer altered)"]
 
 
 def _forge_answer(db, chain: str, subject: str, seq: int, item: Item, choice: int) -> AuditEvent:

@@ -52,6 +52,14 @@ def test_a_good_file_loads(tmp_path):
     assert len(items) == 1 and items[0].key_index == 0 and items[0].external_id == "DEF-001"
 
 
+def test_an_item_may_keep_its_written_order_and_that_is_part_of_what_it_is(tmp_path):
+    shuffled = load_items(_content_copy(tmp_path / "a", GOOD_ITEM))[0]
+    fixed_order = GOOD_ITEM.replace("    key: A", "    key: A\n    shuffle: false")
+    fixed = load_items(_content_copy(tmp_path / "b", fixed_order))[0]
+    assert shuffled.shuffle is True and fixed.shuffle is False
+    assert shuffled.content_hash() != fixed.content_hash()  # a new version: candidates see it differently
+
+
 @pytest.mark.parametrize("mutation, message, line", [
     (("key: A", "key: E"), "'key' must be one of A, B, C, D", 3),
     (("difficulty: 0.5", "difficulty: hard"), "'difficulty' must be a number", 3),
@@ -59,6 +67,7 @@ def test_a_good_file_loads(tmp_path):
     (("      - text: Only a risk if it goes viral\n", "      - text: All of the above\n"), "banned form", 12),
     (("        rationale: The author is responsible too.\n", ""), "needs a 'rationale'", 14),
     (("    question: What is the risk?\n", ""), "'question' must be non-empty", 3),
+    (("    key: A", "    key: A\n    shuffle: sometimes"), "'shuffle' must be true or false", 3),
 ])
 def test_broken_items_are_reported_with_file_and_line(tmp_path, mutation, message, line):
     broken = GOOD_ITEM.replace(*mutation)

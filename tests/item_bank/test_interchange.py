@@ -88,7 +88,9 @@ def test_json_export_document_shape(bank, tmp_path):
     doc = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
     assert doc["format"] == "certamen-items" and doc["version"] == 1
     first = doc["items"][0]
-    assert set(first) == {"id", "area", "difficulty", "scenario", "question", "options", "key", "enemies", "status"}
+    assert set(first) == {"id", "area", "difficulty", "scenario", "question", "options", "key", "enemies", "status",
+                          "shuffle", "teaches"}
+    assert first["shuffle"] is True and first["teaches"] == bank[0].teaches
     assert first["id"] == bank[0].external_id and first["key"] == "ABCD"[bank[0].key_index]
     assert len(first["options"]) == 4 and set(first["options"][0]) == {"text", "rationale"}
 

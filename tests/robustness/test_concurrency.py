@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from item_bank.audit import verify_chain
-from storage import AuditEvent, Candidate, Response, Sitting
+from storage import AuditEvent, Candidate, Item, Response, Sitting
 from storage.db import transaction
 
 EXAM = "social-media-frontline"
@@ -86,7 +86,7 @@ def test_same_answer_sent_at_once_counts_once(app, live_server):
     rounds = 5
     for n in range(rounds):
         item = view["item"]
-        body = {"seq": item["seq"], "item_id": item["item_id"], "choice": key_of(app, item["item_id"])}
+        body = {"seq": item["seq"], "item_id": item["item_id"], "choice": key_of(app, item)}
         results = all_at_once(THREADS, lambda i, body=body: call("POST", url, body, auth))
         statuses = sorted(status for status, _ in results)
         assert statuses == [200] * (THREADS - 1) + [201], results
@@ -121,7 +121,9 @@ def test_different_answers_to_one_item_at_once_one_wins(app, live_server):
             assert status == 409 and "already answered" in body["error"], body
     with transaction(app.extensions["db_factory"]) as db:
         stored = db.execute(select(Response).where(Response.session_id == sid)).scalars().all()
-    assert [(r.seq, r.choice) for r in stored] == [(item["seq"], winner)]
+        # The option stored is the one the winning tab clicked (options are shown in the sitting's order).
+        chosen = [(r.seq, db.get(Item, r.item_id).options[r.choice]["text"]) for r in stored]
+    assert chosen == [(item["seq"], item["options"][winner]["text"])]
     assert count(app, AuditEvent, AuditEvent.kind == "exam.answer") == 1
     assert_audit_chain_intact(app)
 
@@ -176,7 +178,7 @@ def test_many_learners_at_once_keep_every_answer_and_one_audit_chain(app, live_s
         sid, answered = view["session_id"], 0
         while view["state"] == "in_progress":
             item = view["item"]
-            key = key_of(app, item["item_id"])
+            key = key_of(app, item)
             choice = key if (i + answered) % 3 else (key + 1) % len(item["options"])
             status, view = call("POST", f"{live_server}/api/v1/sessions/{sid}/answers",
                                 {"seq": item["seq"], "item_id": item["item_id"], "choice": choice}, auth)

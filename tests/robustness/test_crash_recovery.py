@@ -142,14 +142,16 @@ class Keys:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.factory = make_session_factory(self.engine)
-        self.cache: dict[str, int] = {}
+        self.cache: dict[str, str] = {}
 
-    def __call__(self, item_ref: str) -> int:
-        if item_ref not in self.cache:
+    def __call__(self, item: dict) -> int:
+        """Where the presented item shows its key (the options are in the sitting's order)."""
+        if item["item_id"] not in self.cache:
             with transaction(self.factory) as db:
-                self.cache[item_ref] = db.execute(select(Item.key_index).where(
-                    Item.external_id == item_ref, Item.is_current.is_(True))).scalar_one()
-        return self.cache[item_ref]
+                options, key = db.execute(select(Item.options, Item.key_index).where(
+                    Item.external_id == item["item_id"], Item.is_current.is_(True))).one()
+                self.cache[item["item_id"]] = options[key]["text"]
+        return next(shown["index"] for shown in item["options"] if shown["text"] == self.cache[item["item_id"]])
 
 
 @pytest.fixture
@@ -177,7 +179,7 @@ class Learner:
 
     def body(self) -> dict:
         item = self.view["item"]
-        key = self.keys(item["item_id"])
+        key = self.keys(item)
         choice = key if self.strong else (key + 1) % len(item["options"])
         return {"seq": item["seq"], "item_id": item["item_id"], "choice": choice}
 

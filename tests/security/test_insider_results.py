@@ -154,7 +154,7 @@ def _in_progress_with_enough_right_answers(client, app, email: str) -> str | Non
             return sid
         item = view["item"]
         view = client.post(f"/api/v1/sessions/{sid}/answers", json={
-            "seq": item["seq"], "item_id": item["item_id"], "choice": key_of(app, item["item_id"])}).get_json()
+            "seq": item["seq"], "item_id": item["item_id"], "choice": key_of(app, item)}).get_json()
     return None
 
 
