@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -223,7 +224,8 @@ def dashboard(slug: str):
         board = dashboards.dashboard(scoped_session, ExamClock.at(db, utcnow()),
                                      replace(people, status=None, search=None), expiring_days=expiring_days)
         return render_template("console/dashboard.html", org=org, viewer=viewer, role=viewer.role_in(org.id),
-                               board=board, units=dashboards.units(db), people=people)
+                               board=board, units=dashboards.units(db), people=people,
+                               mail_configured=bool(current_app.extensions["settings"].smtp_url))
 
 
 @bp.get("/<slug>/risks")

@@ -62,6 +62,14 @@ class Settings:
     workers: int | None = None  # CERTAMEN_WORKERS (serve --production); None: one per CPU
     threads: int = 2  # CERTAMEN_THREADS (serve --production): threads per worker
     font_dir: Path | None = None  # CERTAMEN_FONT_DIR: looked in first for the PDFs' fonts
+    # CERTAMEN_SMTP_URL, e.g. smtp://user:pass@host:587?starttls=1; None: mail is written to outbox_dir
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "Certamen <no-reply@localhost>"  # CERTAMEN_MAIL_FROM; default: no-reply at the public host
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail goes while no SMTP server is configured: one .eml file per message, to open and read."""
+        return self.instance_dir / "outbox"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -83,6 +91,9 @@ class Settings:
         if database_url is not None:
             _check_database_url(database_url)
         font_dir = get("CERTAMEN_FONT_DIR")
+        smtp_url = get("CERTAMEN_SMTP_URL")
+        if smtp_url is not None:
+            check_smtp_url(smtp_url)
         return cls(
             database_url=database_url,
             instance_dir=Path(get("CERTAMEN_INSTANCE") or "instance").resolve(),
@@ -101,6 +112,8 @@ class Settings:
             workers=None if workers is None else _integer(environ, "CERTAMEN_WORKERS", 1, minimum=1),
             threads=_integer(environ, "CERTAMEN_THREADS", 2, minimum=1),
             font_dir=Path(font_dir) if font_dir else None,
+            smtp_url=smtp_url,
+            mail_from=get("CERTAMEN_MAIL_FROM") or f"Certamen <no-reply@{parts.hostname}>",
         )
 
     def app_config(self) -> dict:
@@ -138,6 +151,24 @@ def _flag(name: str, raw: str) -> bool:
     if raw.strip().lower() in _FALSE:
         return False
     raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def check_smtp_url(url: str) -> None:
+    """smtp:// (STARTTLS with ?starttls=1) or smtps:// (TLS from the start), a host, an optional port and login.
+    The message never repeats the URL: it may hold a password."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise SettingsError("CERTAMEN_SMTP_URL is not a URL (expected smtp://user:password@host:587?starttls=1)") \
+            from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("CERTAMEN_SMTP_URL must look like smtp://user:password@host:587?starttls=1 "
+                            "or smtps://host:465")
+    for pair in filter(None, parts.query.split("&")):
+        name, _, value = pair.partition("=")
+        if name != "starttls" or value not in ("0", "1"):
+            raise SettingsError("CERTAMEN_SMTP_URL: the only option is starttls=0 or starttls=1")
 
 
 def _check_database_url(url: str) -> None:

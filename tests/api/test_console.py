@@ -59,6 +59,7 @@ def test_hr_sees_the_dashboard_people_and_a_person_and_exports_them(app, client,
     _sign_in(client, links["hr@acme.example"])
     board = client.get("/console/acme/").get_data(as_text=True)
     assert "Acme Ltd" in board and "Zed" not in board
+    assert "Mail is not configured" in board  # the test app has no CERTAMEN_SMTP_URL
     people = client.get("/console/acme/people").get_data(as_text=True)
     assert all(name in people for name in ("Ana Lima", "Bo Chen", "Cy Diaz")) and "Zed Zane" not in people
     failed = client.get("/console/acme/people?status=failed").get_data(as_text=True)

@@ -76,7 +76,7 @@ def _candidate(db) -> int:
 
 def test_calibrate_publish_and_roll_back(factory):
     with transaction(factory) as db:
-        simulate_sittings(db, 1000, form_length=50)  # a pilot: free calibration needs linear forms (~180 answers per item)
+        simulate_sittings(db, 1000, form_length=50)  # a pilot: free calibration needs linear forms (~180 per item)
         before = active_parameter_set(db)
         truth = {p.item.external_id: p for p in before.parameters}
         run = calibrate(db, responses_from_database(db, "social-media-frontline"), model="2PL",
