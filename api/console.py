@@ -14,6 +14,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from api import limits
 from api.auth import STAFF_SESSION_KEY, check_csrf, current_staff
-from api.services import issuer, session_factory, staff_sign_in, unit_of_work
+from api.services import issuer, resend_certificate, session_factory, staff_sign_in, unit_of_work
 from certs.service import change_status
 from item_bank.content import area_titles
 from organisations import dashboard as dashboards
@@ -345,6 +346,22 @@ def certificate_status(slug: str, cert_id: str):
         change_status(db, cert.id, request.form.get("action", ""), reason=request.form.get("reason", ""),
                       actor=viewer.actor)
         employee_id = request.form.get("employee", type=int)
+    if employee_id:
+        return redirect(url_for("console.person", slug=slug, employee_id=employee_id), 303)
+    return redirect(url_for("console.people", slug=slug), 303)
+
+
+@bp.post("/<slug>/certificates/<cert_id>/resend")
+def certificate_resend(slug: str, cert_id: str):
+    """Mail a valid certificate's links to its holder again (audited as the staff member who sent it)."""
+    with _organisation(slug) as (db, org, viewer):
+        cert = db.get(Certificate, cert_id[:40])
+        if cert is None:
+            abort(404, description="no such certificate in this organisation")
+        _require_action_role(viewer, org)
+        to = resend_certificate(db, cert, actor=viewer.actor, sender=f"{viewer.email} ({org.name})")
+        employee_id = request.form.get("employee", type=int)
+    flash(f"Certificate {cert.id} sent to {to}.")
     if employee_id:
         return redirect(url_for("console.person", slug=slug, employee_id=employee_id), 303)
     return redirect(url_for("console.people", slug=slug), 303)

@@ -6,16 +6,25 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from certs.resits import check_may_sit
-from certs.service import IssuanceRefused, IssuerSettings, issue_for_session, record_refusal, renewable_certificate
-from errors import CertamenError
-from item_bank import accounts, delivery, signin_throttle
+from certs.service import (
+    IssuanceRefused,
+    IssuerSettings,
+    issue_for_session,
+    record_refusal,
+    renewable_certificate,
+    status_of,
+)
+from errors import CertamenError, Kind
+from item_bank import accounts, audit, delivery, signin_throttle
+from notifications import notices
+from notifications.mail import mailer_for
 from organisations import staff
-from storage import Candidate, Certificate, Exam
+from storage import Candidate, Certificate, Employee, Exam, utcnow
 from storage import db as database
 from storage.db import transaction
 
@@ -153,3 +162,27 @@ def change_password(candidate_id: int, *, current: str | None, new: str, address
             accounts.set_password(db, candidate, new)
             return accounts.start_session(db, candidate, label="web", web=True)
     raise refused
+
+
+class NotSendable(CertamenError):
+    kind = Kind.CONFLICT
+
+
+def resend_certificate(db: Session, cert: Certificate, *, actor: str, sender: str) -> str:
+    """Mails a valid certificate's links to its holder again, at the address their organisation enrolled
+    (`db` is scoped to it); audited as `actor`. The address it went to."""
+    decision = status_of(db, cert)
+    if decision.status not in ("active", "expiring_soon"):
+        raise NotSendable(f"a {decision.status} certificate is not sent: only valid ones are")
+    holder = db.execute(select(Employee).where(Employee.candidate_id == cert.candidate_id)
+                        .order_by(Employee.active.desc())).scalars().first()
+    to = holder.email if holder is not None else cert.candidate.email
+    urls, settings = issuer(), current_app.extensions["settings"]
+    mail = notices.certificate_resent(
+        to=to, name=holder.name if holder is not None else cert.candidate.name, exam=cert.exam.title,
+        certificate_id=cert.id, valid_until=decision.effective_expiry.date().isoformat(),
+        verify_url=urls.verify_url(cert.id), pdf_url=f"{urls.certificate_url(cert.id)}.pdf", sender=sender,
+        issuer=urls.name, key=f"certificate.resend:{cert.id}:{utcnow().isoformat()}")
+    mailer_for(settings).send(mail)  # a MailError rolls the audit record back: nothing is said to be sent
+    audit.record(db, actor=actor, kind="certificate.resend", subject=f"certificate:{cert.id}", data={"to": to})
+    return to

@@ -120,12 +120,16 @@ def _cheap_password_hashing():
 
 @pytest.fixture
 def app(database_url, tmp_path):
+    from dataclasses import replace
+
     from learners import GENEROUS_RATE_LIMITS
 
     from api import create_app
+    from settings import Settings
 
+    settings = replace(Settings.from_env(), instance_dir=tmp_path / "instance")  # its outbox too
     application = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "TESTING": True,
-                              "CERTAMEN_KEY_DIR": str(tmp_path / "keys"), **GENEROUS_RATE_LIMITS})
+                              "CERTAMEN_KEY_DIR": str(tmp_path / "keys"), **GENEROUS_RATE_LIMITS}, settings)
     yield application
     application.extensions["db_engine"].dispose()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -97,6 +98,37 @@ def test_certificate_actions_are_audited_with_the_staff_members_identity(app, cl
     assert "long-term leave" in client.get(f"/console/acme/people/{ids['bo']}").get_data(as_text=True)
 
 
+def test_hr_sends_a_valid_certificate_again_and_the_trail_says_who_did(app, client, programme):
+    """Re-sent to the address the organisation enrolled, with its public links and nothing secret; a
+    withdrawn certificate is not sent; SMTP down: an error, and no audit record says it went."""
+    from email import message_from_bytes, policy
+
+    links, ids = programme
+    _sign_in(client, links["hr@acme.example"])
+    token = _csrf(client, f"/console/acme/people/{ids['ana']}")
+    assert "Send to ana@acme.example again" in client.get(f"/console/acme/people/{ids['ana']}").get_data(as_text=True)
+    url = f"/console/acme/certificates/{ids['ana_cert']}/resend"
+    r = client.post(url, data={"csrf_token": token, "employee": ids["ana"]})
+    assert r.status_code == 303
+    assert f"Certificate {ids['ana_cert']} sent to ana@acme.example." in client.get(r.headers["Location"]).get_data(
+        as_text=True)
+    (sent,) = (app.extensions["settings"].outbox_dir).glob("*.eml")
+    message = message_from_bytes(sent.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert message["To"] == "ana@acme.example" and f"/verify/{ids['ana_cert']}" in text
+    assert "hr@acme.example (Acme Ltd)" in text and "proofValue" not in text and "privateKey" not in text
+    with transaction(app.extensions["db_factory"]) as db:
+        event = db.execute(select(AuditEvent).where(AuditEvent.kind == "certificate.resend")).scalar_one()
+        assert event.actor.endswith("hr@acme.example") and event.data == {"to": "ana@acme.example"}
+    app.extensions["settings"] = replace(app.extensions["settings"], smtp_url="smtp://127.0.0.1:1")
+    assert client.post(url, data={"csrf_token": token}).status_code == 503  # nobody listens on port 1
+    client.post(f"/console/acme/certificates/{ids['ana_cert']}/status",
+                data={"csrf_token": token, "action": "revoke", "reason": "left under a cloud"})
+    assert client.post(url, data={"csrf_token": token}).status_code == 409
+    with transaction(app.extensions["db_factory"]) as db:
+        assert len(db.execute(select(AuditEvent).where(AuditEvent.kind == "certificate.resend")).all()) == 1
+
+
 def test_a_manager_sees_their_reports_only_and_cannot_act(app, client, programme):
     links, ids = programme
     _sign_in(client, links["mia@acme.example"])
@@ -109,6 +141,8 @@ def test_a_manager_sees_their_reports_only_and_cannot_act(app, client, programme
     r = client.post(f"/console/acme/certificates/{ids['ana_cert']}/status",
                     data={"csrf_token": token, "action": "revoke", "reason": "x"})
     assert r.status_code == 403
+    assert client.post(f"/console/acme/certificates/{ids['ana_cert']}/resend",
+                       data={"csrf_token": token}).status_code == 403
 
 
 def _fill(rule, values: dict) -> str:
