@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import accounts, audit, bank, calibration, certs, database, demo, exams, mail, organisations, server
+from cli import accounts, audit, bank, calibration, certs, database, demo, exams, jobs, mail, organisations, server
 from cli.common import CommandError, load_settings
 from errors import CertamenError, Kind
 
 # In the order `certamen --help` lists them.
-GROUPS = (database, bank, exams, organisations, demo, accounts, audit, calibration, certs, mail, server)
+GROUPS = (database, bank, exams, organisations, demo, accounts, audit, calibration, certs, mail, jobs, server)
 
 
 def exit_status(exc: CertamenError) -> int:

@@ -6,6 +6,7 @@ package may use it (docs/architecture.md). README.md, "Configuration", lists the
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,11 @@ class Settings:
     # CERTAMEN_SMTP_URL, e.g. smtp://user:pass@host:587?starttls=1; None: mail is written to outbox_dir
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "Certamen <no-reply@localhost>"  # CERTAMEN_MAIL_FROM; default: no-reply at the public host
+    fixed_now: dt.datetime | None = None  # CERTAMEN_NOW (ISO 8601 with its offset): "now" for the CLI and the jobs
+
+    def now(self) -> dt.datetime:
+        """The time the jobs and the CLI act at: CERTAMEN_NOW when set (tests move the clock), else the clock."""
+        return self.fixed_now or dt.datetime.now(dt.UTC)
 
     @property
     def outbox_dir(self) -> Path:
@@ -91,6 +97,7 @@ class Settings:
         if database_url is not None:
             _check_database_url(database_url)
         font_dir = get("CERTAMEN_FONT_DIR")
+        fixed_now = get("CERTAMEN_NOW")
         smtp_url = get("CERTAMEN_SMTP_URL")
         if smtp_url is not None:
             check_smtp_url(smtp_url)
@@ -113,6 +120,7 @@ class Settings:
             threads=_integer(environ, "CERTAMEN_THREADS", 2, minimum=1),
             font_dir=Path(font_dir) if font_dir else None,
             smtp_url=smtp_url,
+            fixed_now=None if fixed_now is None else _instant("CERTAMEN_NOW", fixed_now),
             mail_from=get("CERTAMEN_MAIL_FROM") or f"Certamen <no-reply@{parts.hostname}>",
         )
 
@@ -151,6 +159,16 @@ def _flag(name: str, raw: str) -> bool:
     if raw.strip().lower() in _FALSE:
         return False
     raise SettingsError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _instant(name: str, raw: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"{name} must be an ISO 8601 instant such as 2026-12-24T09:00:00Z, got {raw!r}") from None
+    if value.tzinfo is None:
+        raise SettingsError(f"{name} needs its offset (2026-12-24T09:00:00Z or +01:00), got {raw!r}")
+    return value.astimezone(dt.UTC)
 
 
 def check_smtp_url(url: str) -> None:

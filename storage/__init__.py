@@ -7,6 +7,7 @@ from storage.bank import ITEM_STATUSES, Exam, ExposureControl, Item, ItemParamet
 from storage.calibration import CalibrationRun
 from storage.certificates import Certificate, PolicyChange, ResitAllowance
 from storage.db import Base, as_utc, utcnow
+from storage.notices import NOTICE_STATES, Notice
 from storage.organisations import (
     ASSIGNMENT_SCOPES,
     ORG_ROLES,
@@ -44,6 +45,7 @@ __all__ = [
     "PolicyChange",
     "ResitAllowance",
     "CalibrationRun",
+    "Notice", "NOTICE_STATES",
     "Organisation", "Invitation", "OrgUnit", "Employee", "StaffAccount", "StaffRole", "Assignment", "AssignedExam",
     "TenantScoped", "ORG_ROLES", "UNIT_KINDS", "ASSIGNMENT_SCOPES",
     "Base", "as_utc", "utcnow",

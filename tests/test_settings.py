@@ -102,3 +102,15 @@ def test_the_app_takes_its_config_from_the_settings_and_test_config_overrides_it
         assert (tmp_path / "keys" / "k1.key").read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY")
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_certamen_now_sets_the_clock_of_the_cli_and_the_jobs():
+    import datetime as dt
+
+    fixed = Settings.from_env({"CERTAMEN_NOW": "2026-12-24T10:00:00+01:00"})
+    assert fixed.now() == dt.datetime(2026, 12, 24, 9, 0, tzinfo=dt.UTC)
+    assert Settings.from_env({"CERTAMEN_NOW": "2026-12-24T09:00:00Z"}).now() == fixed.now()
+    assert abs(Settings.from_env({}).now() - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
+    for bad, says in (("tomorrow", "ISO 8601"), ("2026-12-24T09:00:00", "needs its offset")):
+        with pytest.raises(SettingsError, match=says):
+            Settings.from_env({"CERTAMEN_NOW": bad})
