@@ -6,6 +6,7 @@ a minute or a week later, on two machines at once -- decides nothing twice (outb
 
 What is decided, per active person and required exam:
 
+* ``result`` -- once per certificate, within `RESULT_DAYS` of its issue: passed, and the certificate's link;
 * ``assignment`` -- once per due date: the exam is required, by when;
 * ``reminder`` -- `REMINDER_DAYS` before the due date (the nearest offset whose time has come, so a planner
   that last ran a week ago sends one reminder, not two);
@@ -31,6 +32,7 @@ from storage import Exam, Organisation, as_utc
 from storage.db import transaction
 from storage.tenancy import scoped_to
 
+RESULT_DAYS = 7  # a planner started long after a pass does not announce old certificates
 REMINDER_DAYS = (7, 1)
 EXPIRY_DAYS = (60, 30, 7)
 OPEN = ("not_started", "in_progress", "failed")  # a requirement still to meet before its due date
@@ -64,6 +66,9 @@ def due_notices(row: dict[str, Any], now: dt.datetime, renewal_days: int) -> Ite
     elif status == "overdue" and due is not None:
         yield Due("overdue", f"overdue:{person}:{exam}:{due}")
     elif status in ("passed", "expiring") and row["valid_until"] is not None:
+        certified = row["certified_at"]
+        if certified is not None and now - as_utc(certified) <= dt.timedelta(days=RESULT_DAYS):
+            yield Due("result", f"result:{person}:{row['certificate_id']}")
         offsets = tuple(days for days in EXPIRY_DAYS if days <= renewal_days) or (min(EXPIRY_DAYS),)
         days = _nearest_open(offsets, as_utc(row["valid_until"]) - now)
         if days is not None:
@@ -91,6 +96,7 @@ def plan(factory: sessionmaker[Session], *, now: dt.datetime, public_url: str, i
 
 
 SUBJECTS = {
+    "result": "You passed {exam}: your certificate",
     "assignment": "Please pass {exam} by {due}",
     "reminder": "Reminder: {exam} is due on {due}",
     "overdue": "Overdue: {exam} was due on {due}",
@@ -103,6 +109,7 @@ def _mail(notice: Due, row: dict[str, Any], *, title: str, organisation: str, pu
     values = {
         "kind": notice.kind, "name": row["name"], "exam": title, "organisation": organisation, "issuer": issuer,
         "days": notice.days, "exam_url": f"{public_url}/",  # the learner's home page lists and starts exams
+        "certificate_url": f"{public_url}/verify/{row['certificate_id']}",
         "due": as_utc(row["due_at"]).date().isoformat() if row["due_at"] is not None else "",
         "valid_until": as_utc(row["valid_until"]).date().isoformat() if row["valid_until"] is not None else "",
     }

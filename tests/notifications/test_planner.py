@@ -76,6 +76,29 @@ def test_a_certificate_is_warned_about_at_60_30_and_7_days_then_its_lapse_once(f
     assert all(not subjects[day] for day in (0, 4, 20, 36, 59, 80))
 
 
+def test_a_new_certificate_is_announced_once_with_its_link_and_an_old_one_never(factory):
+    candidate = enrolled(factory, NOW + dt.timedelta(days=30))
+    with transaction(factory) as db:
+        fresh = certificate(db, candidate, "social-media-manager", issued=NOW - dt.timedelta(hours=2),
+                            valid_until=NOW + dt.timedelta(days=365))
+        certificate(db, candidate, EXAM, issued=NOW - dt.timedelta(days=30), valid_until=NOW + dt.timedelta(days=335))
+        org = db.execute(select(Employee.organisation_id)).scalar_one()
+        from storage import Organisation
+        assign(db, db.get(Organisation, org), exam_id="social-media-manager", due_at=NOW + dt.timedelta(days=30),
+               actor="test")
+    (body,) = bodies(factory, NOW)
+    assert "You passed" in body and f"https://certs.example.com/verify/{fresh.id}" in body
+    assert bodies(factory, NOW + dt.timedelta(days=1)) == []
+
+
+def bodies(factory, at: dt.datetime) -> list[str]:
+    """One run of the jobs at `at`: the plain-text bodies of what was sent."""
+    plan(factory, now=at, public_url="https://certs.example.com", issuer="Example Certification Body")
+    with smtp_server() as (server, received):
+        deliver(factory, SmtpMailer(f"smtp://{server}", SENDER), worker="w", now=lambda: at)
+    return [m.get_body(("plain",)).get_content() for m in received.messages]
+
+
 def test_left_exempt_and_withdrawn_people_are_sent_nothing():
     base = {"employee_id": 1, "exam_id": EXAM, "active": True, "due_at": NOW + dt.timedelta(days=1),
             "valid_until": None, "certificate_id": None, "status": "not_started"}
