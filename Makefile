@@ -54,6 +54,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) bench/cat_step.py
 	$(PY) bench/calibration.py
 	$(PY) bench/certs.py
+	$(PY) bench/guessing.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
