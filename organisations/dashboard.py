@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from certs.service import certificate_row
-from organisations.status import MET, NO_REQUIREMENT, ExamClock, PeopleFilter, summary
+from organisations.status import MET, NO_REQUIREMENT, ExamClock, PeopleFilter, rows_of, summary
 from storage import Certificate, Employee, Exam, OrgUnit, Sitting, as_utc
 
 TREND_MONTHS = 12
@@ -132,8 +132,6 @@ def exam_titles(db: Session) -> dict[str, str]:
 
 def person(db: Session, employee_id: int, clock: ExamClock) -> dict[str, Any] | None:
     """One enrolled person: their requirements, sittings (with results by area) and certificates."""
-    from organisations.status import rows_of
-
     employee = db.get(Employee, employee_id)
     if employee is None:
         return None
