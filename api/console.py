@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from api import limits
 from api.auth import STAFF_SESSION_KEY, check_csrf, current_staff
-from api.services import issuer, resend_certificate, session_factory, staff_sign_in, unit_of_work
+from api.services import issuer, resend_certificate, staff_sign_in, unit_of_work
 from certs.service import change_status
 from item_bank.content import area_titles
 from organisations import dashboard as dashboards
@@ -215,15 +215,8 @@ def dashboard(slug: str):
         abort(400, description="'expiring' must be a number of days from 1 to 365")
     with _organisation(slug) as (db, org, viewer):
         people = _filters()
-        factory, reports_of = session_factory(), viewer.reports_only(org.id)
-
-        @contextmanager
-        def scoped_session() -> Iterator[Session]:
-            with factory() as other, scoped_to(other, org.id, reports_of=reports_of):
-                yield other
-
-        board = dashboards.dashboard(scoped_session, ExamClock.at(db, utcnow()),
-                                     replace(people, status=None, search=None), expiring_days=expiring_days)
+        board = dashboards.dashboard(db, ExamClock.at(db, utcnow()), replace(people, status=None, search=None),
+                                     expiring_days=expiring_days)
         return render_template("console/dashboard.html", org=org, viewer=viewer, role=viewer.role_in(org.id),
                                board=board, units=dashboards.units(db), people=people,
                                mail_configured=bool(current_app.extensions["settings"].smtp_url))

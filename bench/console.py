@@ -468,25 +468,13 @@ class Console:
         with stack:
             return body(db, ExamClock.at(db, self.now))
 
-    def scoped_session(self):
-        """A context manager giving a session scoped to the organisation, as the console's dashboard opens them."""
-        from contextlib import contextmanager
-
-        @contextmanager
-        def opened():
-            stack, db = self.session()
-            with stack:
-                yield db
-
-        return opened()
-
     def dashboard(self):
-        """What the console's dashboard page asks: every status and the expiring count in one pass, and the
-        monthly trend of sittings, on two sessions at once."""
+        """What the console's dashboard page asks: every status and the expiring count in one pass, then the
+        monthly trend of sittings."""
         from organisations.dashboard import dashboard
         from organisations.status import PeopleFilter
 
-        return self.run(lambda db, clock: dashboard(self.scoped_session, clock, PeopleFilter(), expiring_days=30))
+        return self.run(lambda db, clock: dashboard(db, clock, PeopleFilter(), expiring_days=30))
 
     def page(self, people, after=None):
         from organisations.status import page_of
@@ -671,7 +659,7 @@ def measure(url: str, org_id: int, now: dt.datetime, reps: int, warmup: int, exp
                 pass
 
         r["explain"] = {
-            "dashboard": console.explain("dashboard", lambda db, c: dashboard(console.scoped_session, c,
+            "dashboard": console.explain("dashboard", lambda db, c: dashboard(db, c,
                                                                               PeopleFilter()), explain_dir),
             "page 1": console.explain("page1", lambda db, c: page_of(db, c, PeopleFilter()), explain_dir),
             "page 60% deep": console.explain("page_deep", lambda db, c: page_of(db, c, PeopleFilter(), after=after),

@@ -5,9 +5,6 @@ organisation's people only (a manager's reports only, for a manager)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,24 +62,16 @@ def _months_back(now: dt.datetime, months: int) -> list[str]:
     return out[::-1]
 
 
-def dashboard(open_session: Callable[[], AbstractContextManager[Session]], clock: ExamClock, people: PeopleFilter, *,
-              expiring_days: int = 30) -> Dashboard:
-    """The status pass and the monthly trend are independent reads of similar cost: each runs on its own
-    session from `open_session` (which must give sessions scoped to the organisation), at the same time."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        trend_soon = pool.submit(_read, open_session, lambda db: monthly_trend(db, clock, people))
-        with open_session() as db:
-            counts, expiring_soon = summary(db, clock, people, expiring_days=expiring_days)
-        trend = trend_soon.result()
+def dashboard(db: Session, clock: ExamClock, people: PeopleFilter, *, expiring_days: int = 30) -> Dashboard:
+    """The status pass, then the monthly trend, in `db` (scoped to the organisation). One after the other: the
+    status pass already spreads over PostgreSQL's parallel workers, and running the trend beside it on another
+    connection only made them queue for the same cores (measured: a longer tail, docs/benchmarks.md)."""
+    counts, expiring_soon = summary(db, clock, people, expiring_days=expiring_days)
+    trend = monthly_trend(db, clock, people)
     required = sum(n for status, n in counts.items() if status != NO_REQUIREMENT)
     return Dashboard(counts=counts, required=required, met=sum(counts[s] for s in MET),
                      expiring_soon=expiring_soon, expiring_days=expiring_days,
                      finished=sum(m["finished"] for m in trend), passed=sum(m["passed"] for m in trend), trend=trend)
-
-
-def _read(open_session: Callable[[], AbstractContextManager[Session]], read: Callable[[Session], Any]) -> Any:
-    with open_session() as db:
-        return read(db)
 
 
 def monthly_trend(db: Session, clock: ExamClock, people: PeopleFilter) -> list[dict[str, Any]]:

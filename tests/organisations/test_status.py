@@ -185,19 +185,11 @@ def test_a_page_and_the_bulk_read_agree_row_for_row(programme):
 
 
 def test_the_dashboard_counts_this_months_sittings_and_the_rates(programme):
-    from contextlib import contextmanager
-
     from organisations.dashboard import dashboard
 
     factory, org_id = programme
-
-    @contextmanager
-    def scoped():
-        with factory() as db, scoped_to(db, org_id):
-            yield db
-
-    with scoped() as db:
-        board = dashboard(scoped, ExamClock.at(db, NOW), PeopleFilter(), expiring_days=30)
+    with factory() as db, scoped_to(db, org_id):
+        board = dashboard(db, ExamClock.at(db, NOW), PeopleFilter(), expiring_days=30)
         month = db.execute(select(Sitting).where(Sitting.state == "completed")).scalars().all()
     this_month = [s for s in month if as_utc(s.finished_at).strftime("%Y-%m") == NOW.strftime("%Y-%m")]
     assert board.trend[-1]["month"] == NOW.strftime("%Y-%m") and len(board.trend) == 12
