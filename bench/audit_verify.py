@@ -27,15 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from calibration.pilot import pilot_parameters  # noqa: E402
 from certs import checkpoints  # noqa: E402
 from certs.keys import KeyStore  # noqa: E402
 from certs.records import audit_report, certificate_problems  # noqa: E402
 from certs.service import IssuerSettings, issue_for_session  # noqa: E402
+from cli.database import initialise  # noqa: E402
 from item_bank import audit, delivery  # noqa: E402
-from item_bank.content import read_bank  # noqa: E402
-from item_bank.loader import store_bank  # noqa: E402
-from migrations import upgrade  # noqa: E402
 from storage import (  # noqa: E402
     AuditEvent,
     Candidate,
@@ -153,11 +150,9 @@ def main() -> None:
     sittings = 1_000 if args.quick else args.sittings
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite"
-        upgrade(url)
+        initialise(url)
         engine = make_engine(url)
         factory = make_session_factory(engine)
-        with transaction(factory) as db:
-            store_bank(db, read_bank(), provisional=pilot_parameters)
         keys = KeyStore(Path(tmp) / "keys", host="bench.example")
         settings = IssuerSettings(public_url="https://bench.example", name="Bench", keys=keys)
         templates = genuine_sittings(factory, settings)

@@ -59,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
+from cli.database import initialise  # noqa: E402
 from storage import Employee  # noqa: E402
 from storage.db import make_engine, make_session_factory, transaction  # noqa: E402
 
@@ -98,21 +99,6 @@ def start_cluster():
     cluster = PostgresCluster(durable=False, prefix="certamen-console-bench-")
     cluster.start()
     return cluster
-
-
-def prepare(url: str) -> None:
-    from calibration.pilot import pilot_parameters
-    from item_bank.content import read_bank
-    from item_bank.loader import store_bank
-    from migrations import upgrade
-
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with transaction(make_session_factory(engine)) as db:
-            store_bank(db, read_bank(), provisional=pilot_parameters)
-    finally:
-        engine.dispose()
 
 
 def ts(t: float) -> str:
@@ -761,7 +747,7 @@ def main() -> None:
             cluster = start_cluster()
             url = cluster.create_database("console_bench")
             t = time.perf_counter()
-            prepare(url)
+            initialise(url)
             result["prepare_s"] = round(time.perf_counter() - t, 1)
             now = dt.datetime.now(dt.UTC)
             queue = multiprocessing.get_context("fork").Queue()

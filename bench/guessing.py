@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.database import initialise  # noqa: E402
 from item_bank import lint  # noqa: E402
 
 GOAL = "no rule beats random guessing by more than the noise"
@@ -170,23 +171,6 @@ def make_candidate(rule: GuessRule, known_share: float, item_ids: Sequence[str],
 # ------------------------------------------------------------------------------------------ the app
 
 
-def prepare_database(url: str) -> None:
-    """Migrations and the shipped bank, as `certamen init` does (cli/database.py, cli/bank.py)."""
-    from calibration.pilot import pilot_parameters
-    from item_bank.content import read_bank
-    from item_bank.loader import store_bank
-    from migrations import upgrade
-    from storage.db import make_engine, make_session_factory, transaction
-
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with transaction(make_session_factory(engine)) as db:
-            store_bank(db, read_bank(), provisional=pilot_parameters)
-    finally:
-        engine.dispose()
-
-
 def make_app(workdir: Path) -> Any:
     """The API on a throw-away SQLite database in `workdir`, its keys and instance folder there too."""
     from api import create_app
@@ -197,7 +181,7 @@ def make_app(workdir: Path) -> Any:
     # spend minutes on passwords, which have nothing to do with guessing.
     accounts.use_cheap_hashing_for_tests()
     url = f"sqlite:///{workdir / 'guessing.sqlite'}"
-    prepare_database(url)
+    initialise(url)
     settings = Settings(database_url=url, instance_dir=workdir, key_dir=workdir / "keys",
                         secret_key=secrets.token_hex(16))
     return create_app(GENEROUS_RATE_LIMITS, settings)

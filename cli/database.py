@@ -13,6 +13,24 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def initialise(url: str) -> None:
+    """What `certamen init` does to a database, without its messages: the current schema, then the bundled bank
+    (with provisional parameters from a simulated pilot). The tests and benchmarks start from it too."""
+    from calibration.pilot import pilot_parameters
+    from item_bank.content import read_bank
+    from item_bank.loader import store_bank
+    from migrations import upgrade
+    from storage.db import make_engine, make_session_factory, transaction
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            store_bank(db, read_bank(), provisional=pilot_parameters)
+    finally:
+        engine.dispose()
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from migrations import upgrade
 

@@ -48,19 +48,9 @@ def postgres_url(postgres_server):
 
 def prepare_database(url: str) -> None:
     """Migrate an empty database and load the bundled bank, as `certamen init` does."""
-    from calibration.pilot import pilot_parameters
-    from item_bank.content import read_bank
-    from item_bank.loader import store_bank
-    from migrations import upgrade
-    from storage.db import make_engine, make_session_factory, transaction
+    from cli.database import initialise
 
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with transaction(make_session_factory(engine)) as db:
-            store_bank(db, read_bank(), provisional=pilot_parameters)
-    finally:
-        engine.dispose()
+    initialise(url)
 
 
 @pytest.fixture(scope="session")
