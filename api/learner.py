@@ -296,6 +296,21 @@ def guide(area: str):
     return render_template("guide.html", area=area, body=html)
 
 
+@bp.get("/exams/<exam_id>")
+def exam_page(exam_id: str):
+    """What an exam certifies and its rules: the page a certificate names as its achievement and scheme, so a
+    verifier following that link reads what was certified. Public; nothing of the items or the standard's
+    number."""
+    with unit_of_work() as db:
+        exam = db.get(Exam, exam_id[:80])
+        if exam is None:
+            abort(404, description="no such exam")
+        recert = db.get(Exam, exam.recert_exam_id) if exam.recert_exam_id else None
+        return render_template("exam.html", exam=exam, info=exam.certificate_info or {},
+                               areas=[(slug, area_titles().get(slug, slug)) for slug in exam.areas],
+                               guides=set(_guides_html()), recert=recert)
+
+
 @bp.get("/guides")
 def guides():
     return render_template("guides.html", guides=sorted(_guides_html()))

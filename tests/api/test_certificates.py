@@ -247,6 +247,21 @@ def test_a_certificate_names_the_organisations_that_enrolled_its_holder_not_what
         assert db.get(Certificate, enrolled["id"]).organisation == "Globex Retail"
 
 
+def test_the_achievement_a_certificate_names_is_a_page_a_verifier_can_read(client, app):
+    """The credential's achievement id and its scheme alignment point at the exam's public page."""
+    from urllib.parse import urlsplit
+
+    cert = sit(client, app, email="reader@example.com")["certificate"]
+    with app.extensions["db_factory"]() as db:
+        achievement = db.get(Certificate, cert["id"]).credential["credentialSubject"]["achievement"]
+    for url in (achievement["id"], achievement["alignment"][0]["targetUrl"]):
+        page = client.get(urlsplit(url).path)
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Social Media Risk &amp; Compliance certification" in text
+        assert "Passed the adaptive exam" in text and "Valid for" in text and "-0.3" not in text
+    assert client.get("/exams/no-such-exam").status_code == 404
+
+
 @pytest.mark.parametrize("path", ["/certificates/NOPE.json", "/certificates/NOPE.pdf", "/verify/NOPE",
                                   "/status/banana"])
 def test_unknown_things_are_404(client, path):

@@ -10,7 +10,8 @@ import pytest
 
 # Open to anyone: reading material, exam catalogue, verification, issuer documents, sign-up/in pages.
 PUBLIC = {
-    "learner.index", "learner.guides", "learner.guide", "learner.register_page", "learner.register",
+    "learner.index", "learner.guides", "learner.guide", "learner.exam_page", "learner.register_page",
+    "learner.register",
     "learner.signin_page", "learner.signin", "learner.signin_link_page", "learner.signin_link",
     "learner.signout", "learner.join_page", "learner.join", "learner_api.exams", "learner_api.register",
     "learner_api.signin",

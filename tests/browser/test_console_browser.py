@@ -85,3 +85,13 @@ def test_hr_uses_the_console_by_keyboard_and_every_page_passes_axe(app, live_ser
     page.goto(f"{live_server}/console/acme/people?status=passed")
     assert page.locator("table.people tbody tr").count() == 1
     context.close()
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1280, 900)])
+def test_the_public_exam_page_a_certificate_names_passes_axe(live_server, browser, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)  # to inject axe
+    page = context.new_page()
+    page.goto(f"{live_server}/exams/social-media-frontline")
+    assert page.locator("h1").inner_text() == "Social Media Risk & Compliance — Front-line"
+    _check(page, "exam-page", width)
+    context.close()
