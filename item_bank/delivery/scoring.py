@@ -88,7 +88,7 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
            resume: NeedsLock | None = None) -> Decision:
     """`resume`: what the optimistic attempt left, used if the row is still at its version."""
     row = read.row
-    seq, item_ref, position = answer
+    seq, item_ref, shown = answer  # `shown`: the chosen option's position as this sitting shows them
     stored: list[StoredAnswer] | None = None  # read if needed: the usual answer, engine session kept, needs none
     if seq != row.pending_seq:  # a retry of an earlier answer, or a mistake (or the sitting has ended)
         if not locked:
@@ -100,7 +100,7 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
         if earlier is not None:
             item = item_content(db, earlier.item_id)
             order = option_order(row.seed, seq, item)
-            if item.external_id == item_ref and 0 <= position < len(order) and earlier.choice == order[position]:
+            if item.external_id == item_ref and 0 <= shown < len(order) and earlier.choice == order[shown]:
                 return Duplicate(len(stored))
             raise Conflict(f"item {seq} was already answered; answers cannot be changed")
     if row.state != "in_progress":
@@ -117,10 +117,10 @@ def decide(db: Session, read: ReadSitting, answer: Answer, *, locked: bool,
     pending = item_content(db, row.pending_item_id)
     if seq != row.pending_seq or item_ref != pending.external_id:
         raise Conflict(f"item {item_ref!r} (seq {seq}) is not the item currently presented")
-    if not 0 <= position < len(pending.option_texts):
+    if not 0 <= shown < len(pending.option_texts):
         raise Invalid(f"'choice' must be between 0 and {len(pending.option_texts) - 1}")
     order = option_order(row.seed, seq, pending)
-    choice = order[position]  # the learner chose a position; the item's written option is what counts
+    choice = order[shown]  # the learner chose a position; the item's written option is what counts
     score = int(choice == pending.key_index)
     plan = pretest_plan(row)
     scored = plan.get(seq) != pending.id  # a seeded pretest item is recorded, never scored
