@@ -89,8 +89,8 @@ def plan(factory: sessionmaker[Session], *, now: dt.datetime, public_url: str, i
             for row in rows_of(db, clock, PeopleFilter()):
                 title, renewal_days = exams.get(row["exam_id"], (row["exam_id"], 0))
                 for notice in due_notices(row, now, renewal_days):
-                    mail = _mail(notice, row, title=title, organisation=organisation_name, public_url=public_url,
-                                 issuer=issuer)
+                    mail = _mail(notice, row, now=now, title=title, organisation=organisation_name,
+                                 public_url=public_url, issuer=issuer)
                     added += queue(db, mail, kind=notice.kind, now=now, organisation_id=organisation_id)
     return added
 
@@ -105,10 +105,17 @@ SUBJECTS = {
 }
 
 
-def _mail(notice: Due, row: dict[str, Any], *, title: str, organisation: str, public_url: str, issuer: str) -> Mail:
+def _days_until(when: dt.datetime | None, now: dt.datetime) -> int | None:
+    """Whole days from today to that date (the offset that made the notice due may be larger)."""
+    return None if when is None else (as_utc(when).date() - now.date()).days
+
+
+def _mail(notice: Due, row: dict[str, Any], *, now: dt.datetime, title: str, organisation: str, public_url: str,
+          issuer: str) -> Mail:
+    when = row["valid_until"] if notice.kind == "expiry" else row["due_at"]
     values = {
         "kind": notice.kind, "name": row["name"], "exam": title, "organisation": organisation, "issuer": issuer,
-        "days": notice.days, "exam_url": f"{public_url}/",  # the learner's home page lists and starts exams
+        "days": _days_until(when, now), "exam_url": f"{public_url}/",  # the home page lists and starts exams
         "certificate_url": f"{public_url}/verify/{row['certificate_id']}",
         "due": as_utc(row["due_at"]).date().isoformat() if row["due_at"] is not None else "",
         "valid_until": as_utc(row["valid_until"]).date().isoformat() if row["valid_until"] is not None else "",

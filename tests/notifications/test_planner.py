@@ -120,3 +120,5 @@ def test_certamen_jobs_run_once_decides_and_sends_at_certamen_now(factory, datab
     assert sorted(m["To"] for m in received.messages) == ["ada@acme.example", "ada@acme.example"]
     body = received.messages[0].get_body(("plain",)).get_content()
     assert "Hello Ada Lovelace," in body and "Acme Ltd asks you to pass" in body and "http://127.0.0.1:8000/" in body
+    reminder = next(m for m in received.messages if m["Subject"].startswith("Reminder"))
+    assert "(2 days from now)" in reminder.get_body(("plain",)).get_content()  # the 7-day reminder, 2 days out
