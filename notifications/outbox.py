@@ -64,8 +64,8 @@ def wait_after(attempts: int) -> dt.timedelta:
 
 
 def deliver(factory: sessionmaker[Session], mailer: Mailer, *, worker: str, now: Callable[[], dt.datetime],
-            batch: int = BATCH, limit: int | None = None) -> Delivery:
-    """Sends what is due, a claimed batch at a time, until nothing is left (or `limit` notices were tried)."""
+            batch: int = BATCH) -> Delivery:
+    """Sends what is due, a claimed batch at a time, until nothing is left."""
     done = Delivery()
     with transaction(factory) as db:
         expired = Notice.lease_until < now()
@@ -75,13 +75,8 @@ def deliver(factory: sessionmaker[Session], mailer: Mailer, *, worker: str, now:
             update(Notice).where(Notice.state == "sending", expired)
             .values(state="uncertain", last_error="the worker sending it stopped; it may or may not have gone")
         ).rowcount
-    tried = 0
-    while limit is None or tried < limit:
-        claimed = _claim(factory, worker, now(), batch if limit is None else min(batch, limit - tried))
-        if not claimed:
-            return done
+    while claimed := _claim(factory, worker, now(), batch):
         for notice in claimed:
-            tried += 1
             _send_one(factory, mailer, worker, notice, now, done)
     return done
 

@@ -109,6 +109,16 @@ def _cheap_password_hashing():
 
 
 @pytest.fixture
+def factory(database_url):
+    """Sessions on `database_url` (SQLite, then PostgreSQL), for tests below the web app."""
+    from storage.db import make_engine, make_session_factory
+
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
 def app(database_url, tmp_path):
     from dataclasses import replace
 

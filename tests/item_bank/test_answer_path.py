@@ -21,16 +21,9 @@ from item_bank.delivery.engine_sessions import cache, pool_of
 from item_bank.delivery.statements import stored_answers
 from item_bank.runtime import engine_config
 from storage import ApiToken, Candidate, Item, Sitting, utcnow
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
-
-
-@pytest.fixture
-def factory(database_url):
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def new_sitting(factory, email: str) -> str:

@@ -15,6 +15,7 @@ import yaml
 
 from item_bank import lint
 from item_bank.content import ContentError, load_items
+from item_bank.readability import count_syllables, readability, sentences
 
 AREAS = """\
 areas:
@@ -209,7 +210,7 @@ KNOWN_SYLLABLES = {
 
 @pytest.mark.parametrize("word, syllables", sorted(KNOWN_SYLLABLES.items()))
 def test_syllables_of_words_with_known_counts(word, syllables):
-    assert lint.count_syllables(word) == syllables
+    assert count_syllables(word) == syllables
 
 
 # Counted by hand: Maya(2) manages(3) the(1) bakery's(3) page(1) = 5 words, 10 syllables;
@@ -220,10 +221,10 @@ PASSAGE = "Maya manages the bakery's page. A customer posted an angry review abo
 
 
 def test_flesch_kincaid_grade_of_a_passage_counted_by_hand():
-    counts = lint.readability([PASSAGE])
+    counts = readability([PASSAGE])
     assert (counts.words, counts.sentences, counts.syllables) == (19, 3, 32)
     assert counts.grade == pytest.approx(6.7537, abs=1e-4)
-    assert lint.sentences("Dr. Lee posted it, e.g. on Monday. Then she left.") == [
+    assert sentences("Dr. Lee posted it, e.g. on Monday. Then she left.") == [
         "Dr. Lee posted it, e.g. on Monday.", "Then she left."]
 
 

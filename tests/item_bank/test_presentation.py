@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-import pytest
 from sqlalchemy import select, update
 
 from item_bank import delivery
 from item_bank.delivery.presentation import option_order
 from item_bank.runtime import ItemContent, item_content
 from storage import Candidate, Item, Response, Sitting
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import transaction
 
 EXAM = "social-media-frontline"
 
@@ -40,13 +39,6 @@ def test_the_key_lands_in_each_position_about_equally_often():
 
 def test_an_item_that_opts_out_keeps_its_written_order():
     assert {option_order(seed, 1, content(shuffle=False)) for seed in range(50)} == {(0, 1, 2, 3)}
-
-
-@pytest.fixture
-def factory(database_url):
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_a_sitting_shows_the_shuffled_order_and_stores_the_option_clicked(factory):

@@ -6,24 +6,16 @@ import datetime as dt
 import threading
 from collections import Counter
 
-import pytest
 from smtp_server import smtp_server
 from sqlalchemy import select, update
 
 from notifications.mail import Mail, SmtpMailer
 from notifications.outbox import LEASE, MAX_ATTEMPTS, counts, deliver, queue
 from storage import Notice
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import transaction
 
 NOW = dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.UTC)
 SENDER = "Certamen <no-reply@certs.example.com>"
-
-
-@pytest.fixture
-def factory(database_url):
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def notice(n: int) -> Mail:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from programme import certificate
 from smtp_server import smtp_server
 from sqlalchemy import select
@@ -21,18 +20,11 @@ from organisations.assignments import assign
 from organisations.enrolment import enrol
 from organisations.organisations import create_organisation
 from storage import Employee
-from storage.db import make_engine, make_session_factory, transaction
+from storage.db import transaction
 
 NOW = dt.datetime(2026, 12, 8, 9, 0, tzinfo=dt.UTC)
 SENDER = "Certamen <no-reply@certs.example.com>"
 EXAM = "social-media-frontline"
-
-
-@pytest.fixture
-def factory(database_url):
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def enrolled(factory, due_at: dt.datetime) -> int:
